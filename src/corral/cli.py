@@ -1,0 +1,29 @@
+"""`corral daemon ...` / `corral ctl ...`: one entry point for both tools."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = "usage: corral {daemon|ctl} [options...]\n  daemon: run corrald\n  ctl: run corralctl\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command in ("daemon", "d", "corrald"):
+        from corral.daemon.main import main as daemon_main
+
+        return daemon_main(rest)
+    if command in ("ctl", "c", "corralctl"):
+        from corral.ctl.main import main as ctl_main
+
+        return ctl_main(rest)
+    sys.stderr.write(f"corral: unknown command {command!r}\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

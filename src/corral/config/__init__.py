@@ -1,0 +1,71 @@
+"""Config text -> one frozen `Config`, or `ConfigError` naming file, line and message.
+
+Public API: `load`, `load_ctl`, `find_config_file`, `DEFAULT_SEARCH_PATHS`, `diff`,
+`ReloadPlan`, plus the model classes. Submodules are imported lazily so `corralctl`, which
+only needs `load_ctl`, does not pay for the daemon's parts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from corral.config.model import AUTO, Config, ConfigError, CtlConfig, GroupConfig, Warning_
+
+if TYPE_CHECKING:
+    from corral.config.build import load
+    from corral.config.ctlconf import load_ctl
+    from corral.config.diff import ReloadPlan, diff
+
+__all__ = [
+    "AUTO",
+    "DEFAULT_SEARCH_PATHS",
+    "Config",
+    "ConfigError",
+    "CtlConfig",
+    "GroupConfig",
+    "ReloadPlan",
+    "Warning_",
+    "diff",
+    "find_config_file",
+    "load",
+    "load_ctl",
+]
+
+_LAZY = {
+    "load": "corral.config.build",
+    "load_ctl": "corral.config.ctlconf",
+    "diff": "corral.config.diff",
+    "ReloadPlan": "corral.config.diff",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corral.config' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def DEFAULT_SEARCH_PATHS(argv0: str) -> list[str]:
+    """Where supervisord looks for its config without -c, first existing wins."""
+    here = os.path.dirname(os.path.dirname(argv0))
+    return [
+        os.path.join(here, "etc", "supervisord.conf"),
+        os.path.join(here, "supervisord.conf"),
+        "supervisord.conf",
+        "etc/supervisord.conf",
+        "/etc/supervisord.conf",
+        "/etc/supervisor/supervisord.conf",
+    ]
+
+
+def find_config_file(argv0: str) -> str | None:
+    for path in DEFAULT_SEARCH_PATHS(argv0):
+        if os.path.exists(path):
+            return path
+    return None

@@ -1,0 +1,570 @@
+"""Parsed INI sections -> one frozen `Config`, with Supervisor's checks and messages.
+
+Errors are `ConfigError(message, file, line, section)`: the line is the offending option's,
+or the section header's when the option is missing. `section` is set where Supervisor adds
+its " in section '<name>' (file: ...)" suffix (most options of program-type sections).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+from corral.config import convert
+from corral.config.ctlconf import ctl_from_section
+from corral.config.ini import IniDoc, Section, Value, env_names, expand, read_with_includes
+from corral.config.model import (
+    AUTO,
+    Config,
+    ConfigError,
+    EventListenerConfig,
+    FcgiSocketConfig,
+    GroupConfig,
+    GroupKind,
+    InetServerConfig,
+    LogChannelConfig,
+    ProcessConfig,
+    RpcInterfaceConfig,
+    SupervisordConfig,
+    UnixServerConfig,
+    Warning_,
+)
+from corral.config.options import Option, SameAs, options_for
+
+_PROGRAM_KINDS = ("program", "fcgi-program", "eventlistener")
+# Options whose errors Supervisor reports without the " in section ..." suffix.
+_NO_SUFFIX = frozenset(
+    (
+        "priority",
+        "events",
+        "buffer_size",
+        "result_handler",
+        "socket",
+        "socket_backlog",
+        "socket_owner",
+        "socket_mode",
+    )
+)
+_KNOWN_SECTIONS = ("supervisord", "supervisorctl", "include")
+_KNOWN_PREFIXES = (
+    "unix_http_server",
+    "inet_http_server",
+    "program:",
+    "eventlistener:",
+    "fcgi-program:",
+    "group:",
+    "rpcinterface:",
+    "ctlplugin:",
+)
+RPC_FACTORY_KEY = "supervisor.rpcinterface_factory"
+_NODE = platform.node()
+
+
+class _Reader:
+    """Reads one section's options through the declaration table: expand, then convert."""
+
+    def __init__(
+        self,
+        doc: IniDoc,
+        section: Section,
+        kind: str,
+        env: Mapping[str, object],
+        *,
+        program: str | None = None,
+        group: str | None = None,
+        suffix: bool = False,
+    ) -> None:
+        self.doc = doc
+        self.section = section
+        self.table = options_for(kind)
+        self.env = env
+        self.program = program
+        self.group = group
+        self.suffix = suffix
+
+    def value(self, name: str) -> Value | None:
+        return self.doc.get(self.section, name)
+
+    def error(
+        self, message: str, name: str | None = None, *, suffix: bool | None = None
+    ) -> ConfigError:
+        value = self.value(name) if name else None
+        file, line = (value.file, value.line) if value else (self.section.file, self.section.line)
+        if suffix is None:
+            suffix = self.suffix and name not in _NO_SUFFIX
+        return ConfigError(
+            message, file=file, line=line, section=self.section.name if suffix else None
+        )
+
+    def _names(
+        self, scope: str, value: Value | None, extra: Mapping[str, object] | None
+    ) -> dict[str, object]:
+        names = dict(self.env)
+        if scope == "env":
+            return names
+        names["here"] = value.here if value else os.path.dirname(os.path.abspath(self.section.file))
+        if scope in ("node", "program", "process"):
+            names["host_node_name"] = _NODE
+        if scope in ("program", "process", "socket"):
+            names["program_name"] = self.program
+        if scope in ("program", "process"):
+            names["group_name"] = self.group
+        if scope == "process" and extra:
+            names.update(extra)
+        return names
+
+    def text(self, name: str, extra: Mapping[str, object] | None = None) -> str | None:
+        """The expanded text of an option (the declared default if unset), or None."""
+        option: Option = self.table[name]
+        value = self.value(name)
+        if value is not None:
+            raw = value.text
+        elif option.default is None or isinstance(option.default, SameAs):
+            return None
+        elif callable(option.default):
+            raw = option.default()
+        else:
+            raw = option.default
+        if "%" not in raw:
+            return raw
+        where = f"{self.section.name}.{name}"
+        try:
+            return expand(raw, self._names(option.scope, value, extra), where)
+        except ValueError as exc:
+            raise self.error(str(exc), name)
+
+    def get(self, name: str, extra: Mapping[str, object] | None = None) -> Any:
+        option = self.table[name]
+        if isinstance(option.default, SameAs) and self.value(name) is None:
+            return self.get(option.default.option, extra)
+        raw = self.text(name, extra)
+        if raw is None:
+            return None
+        try:
+            return option.convert(raw)
+        except ValueError as exc:
+            raise self.error(str(exc), name)
+
+    def unknown(
+        self, warnings: list[Warning_], *, keep: bool = True
+    ) -> tuple[tuple[str, str], ...]:
+        """Warn about keys the table does not declare; return them (name, raw text)."""
+        extra = []
+        for key, value in self.section.options.items():
+            if key not in self.table:
+                warnings.append(
+                    Warning_(
+                        "warn",
+                        f"unknown option {key!r} in section {self.section.name!r} "
+                        f"(file: {value.file!r}, line: {value.line}), ignored",
+                    )
+                )
+                extra.append((key, value.text))
+        return tuple(extra) if keep else ()
+
+
+def _supervisord(
+    doc: IniDoc,
+    path: str,
+    env: Mapping[str, object],
+    overrides: Mapping[str, str],
+    warnings: list[Warning_],
+) -> SupervisordConfig:
+    section = doc.sections.get("supervisord")
+    if section is None:
+        raise ConfigError(".ini file does not include supervisord section", file=path)
+    r = _Reader(doc, section, "supervisord", env)
+    r.unknown(warnings)
+    values: dict[str, Any] = {}
+    for name, option in r.table.items():
+        if name in overrides:
+            try:
+                values[name] = option.convert(overrides[name])
+            except ValueError as exc:
+                raise ConfigError(str(exc))
+        else:
+            values[name] = r.get(name)
+    unknown = set(overrides) - set(r.table)
+    if unknown:
+        raise ConfigError(f"unknown [supervisord] option(s): {', '.join(sorted(unknown))}")
+    user = values["user"]
+    uid = None
+    if user is not None:
+        try:
+            uid = convert.user_uid(user)
+        except ValueError as exc:
+            if "user" in overrides:
+                raise ConfigError(str(exc))
+            raise r.error(str(exc), "user")
+    return SupervisordConfig(uid=uid, **values)
+
+
+def _channel(
+    r: _Reader,
+    ch: str,
+    logfile: str | None,
+    warnings: list[Warning_],
+) -> LogChannelConfig:
+    syslog = r.get(f"{ch}_syslog")
+    maxbytes = r.get(f"{ch}_logfile_maxbytes")
+    label = r.section.name
+    if logfile == "syslog":
+        warnings.append(
+            Warning_(
+                "warn",
+                f"For [{label}], {ch}_logfile=syslog but this is deprecated and will be "
+                f"removed.  Use {ch}_syslog=true to enable syslog instead.",
+            )
+        )
+        logfile, syslog = None, True
+    if logfile == AUTO and maxbytes == 0:
+        warnings.append(
+            Warning_(
+                "warn",
+                f"For [{label}], AUTO logging used for {ch}_logfile without rollover, set "
+                "maxbytes > 0 to avoid filling up filesystem unintentionally",
+            )
+        )
+    return LogChannelConfig(
+        logfile=logfile,
+        maxbytes=maxbytes,
+        backups=r.get(f"{ch}_logfile_backups"),
+        capture_maxbytes=r.get(f"{ch}_capture_maxbytes"),
+        events_enabled=r.get(f"{ch}_events_enabled"),
+        syslog=syslog,
+    )
+
+
+def _processes(
+    doc: IniDoc,
+    section: Section,
+    kind: str,
+    program: str,
+    group: str,
+    env: Mapping[str, object],
+    warnings: list[Warning_],
+) -> list[ProcessConfig]:
+    r = _Reader(doc, section, kind, env, program=program, group=group, suffix=True)
+    extra = r.unknown(warnings)
+    if r.value("command") is None:
+        raise r.error(f"program section {section.name} does not specify a command")
+    numprocs = r.get("numprocs")
+    start = r.get("numprocs_start")
+    name_value = r.value("process_name")
+    if numprocs > 1 and (name_value is None or "%(process_num)" not in name_value.text):
+        raise r.error(
+            "%(process_num) must be present within process_name when numprocs > 1",
+            "process_name" if name_value else "numprocs",
+        )
+    stopasgroup = r.get("stopasgroup")
+    killasgroup = r.get("killasgroup")
+    if stopasgroup and not killasgroup:
+        raise r.error("Cannot set stopasgroup=true and killasgroup=false", "killasgroup")
+    redirect = r.get("redirect_stderr")
+    if redirect and kind == "eventlistener":
+        raise r.error(
+            f"[{section.name}] section sets redirect_stderr=true but this is not "
+            "allowed because it will interfere with the eventlistener protocol",
+            "redirect_stderr",
+            suffix=False,
+        )
+    user = r.get("user")
+    uid = None
+    if user is not None:
+        try:
+            uid = convert.user_uid(user)
+        except ValueError as exc:
+            raise r.error(str(exc), "user")
+    common = dict(
+        program=program,
+        numprocs=numprocs,
+        priority=r.get("priority"),
+        autostart=r.get("autostart"),
+        startsecs=r.get("startsecs"),
+        startretries=r.get("startretries"),
+        autorestart=r.get("autorestart"),
+        exitcodes=r.get("exitcodes"),
+        stopsignal=r.get("stopsignal"),
+        stopwaitsecs=r.get("stopwaitsecs"),
+        stopasgroup=stopasgroup,
+        killasgroup=killasgroup,
+        user=user,
+        uid=uid,
+        redirect_stderr=redirect,
+        umask=r.get("umask"),
+        serverurl=r.get("serverurl"),
+        section=section.name,
+        extra=extra,
+    )
+    result = []
+    for num in range(start, start + numprocs):
+        per: dict[str, object] = {"process_num": num, "numprocs": numprocs}
+        environment = r.get("environment", per)
+        with_env = dict(per)
+        with_env.update(env_names(dict(environment)))
+        try:
+            name = convert.name(r.text("process_name", per) or "")
+        except ValueError as exc:
+            raise r.error(str(exc), "process_name")
+        stderr_logfile = r.get("stderr_logfile", with_env)
+        if redirect and r.value("stderr_logfile") and stderr_logfile not in (AUTO, None):
+            warnings.append(
+                Warning_(
+                    "warn",
+                    f"For [{section.name}], redirect_stderr=true but stderr_logfile has also "
+                    "been set to a filename, the filename has been ignored",
+                )
+            )
+        if redirect:
+            stderr_logfile = None
+        result.append(
+            ProcessConfig(
+                name=name,
+                command=r.get("command", with_env),
+                process_num=num,
+                stdout=_channel(r, "stdout", r.get("stdout_logfile", with_env), warnings),
+                stderr=_channel(r, "stderr", stderr_logfile, warnings),
+                environment=environment,
+                directory=r.get("directory", with_env),
+                **common,
+            )
+        )
+    return result
+
+
+def _fcgi_socket(
+    doc: IniDoc, section: Section, program: str, uid: int | None, env: Mapping[str, object]
+) -> FcgiSocketConfig:
+    r = _Reader(doc, section, "fcgi-program", env, program=program)
+    where = f" in [{section.name}] socket"
+    url = r.get("socket")
+    if url is None:
+        raise r.error(f'[{section.name}] section requires a "socket" line')
+    backlog = r.get("socket_backlog")
+    if url.startswith("unix://"):
+        path = url[len("unix://") :]
+        if not os.path.isabs(path):
+            raise r.error(
+                repr(("Unix socket path %s is not an absolute path", path)) + where, "socket"
+            )
+        owner = r.get("socket_owner")
+        if owner is None and uid is not None:
+            owner = (uid, convert.user_gid(uid))
+        return FcgiSocketConfig(url, "unix", path, None, None, backlog, owner, r.get("socket_mode"))
+    host, sep, port = url[len("tcp://") :].rpartition(":")
+    if not url.startswith("tcp://") or not sep or not port.isdigit():
+        raise r.error(repr(("Bad socket format %s", url)) + where, "socket")
+    if r.value("socket_owner") is not None or r.value("socket_mode") is not None:
+        raise r.error(
+            "socket_owner and socket_mode params should only be used with a Unix "
+            "domain socket" + where,
+            "socket",
+        )
+    return FcgiSocketConfig(url, "tcp", None, host, int(port), backlog, None, None)
+
+
+def _listener(doc: IniDoc, section: Section, env: Mapping[str, object]) -> EventListenerConfig:
+    r = _Reader(
+        doc,
+        section,
+        "eventlistener",
+        env,
+        program=section.name.split(":", 1)[1],
+        group=section.name.split(":", 1)[1],
+    )
+    events = r.get("events")
+    if events is None:
+        raise r.error(f'[{section.name}] section requires an "events" line')
+    names = tuple(event.upper() for event in events)
+    for event in names:
+        if event not in convert.EVENT_TYPES:
+            raise r.error(f"Unknown event type {event} in [{section.name}] events", "events")
+    buffer_size = r.get("buffer_size")
+    if buffer_size < 1:
+        raise r.error(
+            f"[{section.name}] section sets invalid buffer_size ({buffer_size})", "buffer_size"
+        )
+    return EventListenerConfig(names, buffer_size, r.get("result_handler"))
+
+
+def _section_name(section: Section) -> str:
+    try:
+        return convert.name(section.name.split(":", 1)[1])
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=section.file, line=section.line)
+
+
+def _sorted_group(
+    name: str, priority: int, kind: GroupKind, processes: list[ProcessConfig], **more: Any
+) -> GroupConfig:
+    processes.sort(key=lambda p: (p.priority, p.name))
+    return GroupConfig(name, priority, kind, tuple(processes), **more)
+
+
+def _groups(doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]) -> list[GroupConfig]:
+    sections = doc.sections
+    groups: list[GroupConfig] = []
+    members: set[str] = set()
+    for section in list(sections.values()):
+        if not section.name.startswith("group:"):
+            continue
+        gname = _section_name(section)
+        r = _Reader(doc, section, "group", env)
+        r.unknown(warnings)
+        processes: list[ProcessConfig] = []
+        for program in r.get("programs"):
+            plain, fcgi = (
+                sections.get(f"program:{program}"),
+                sections.get(f"fcgi-program:{program}"),
+            )
+            if plain and fcgi:
+                raise r.error(
+                    f"[{section.name}] name {program} is ambiguous (exists as "
+                    "program and fcgi-program)",
+                    "programs",
+                )
+            member = plain or fcgi
+            if member is None:
+                raise r.error(
+                    f"[{section.name}] names unknown program or fcgi-program {program}", "programs"
+                )
+            members.add(member.name)
+            kind = "program" if plain else "fcgi-program"
+            processes += _processes(doc, member, kind, _section_name(member), gname, env, warnings)
+        groups.append(_sorted_group(gname, r.get("priority"), GroupKind.HETEROGENEOUS, processes))
+    for section in list(sections.values()):
+        kind = section.name.split(":", 1)[0]
+        if kind not in _PROGRAM_KINDS or ":" not in section.name or section.name in members:
+            continue
+        pname = _section_name(section)
+        processes = _processes(doc, section, kind, pname, pname, env, warnings)
+        priority = _Reader(doc, section, kind, env).get("priority")
+        if kind == "program":
+            groups.append(_sorted_group(pname, priority, GroupKind.PROGRAM, processes))
+        elif kind == "eventlistener":
+            groups.append(
+                _sorted_group(
+                    pname,
+                    priority,
+                    GroupKind.EVENTLISTENER,
+                    processes,
+                    listener=_listener(doc, section, env),
+                )
+            )
+        else:
+            uid = processes[0].uid if processes else None
+            groups.append(
+                _sorted_group(
+                    pname,
+                    priority,
+                    GroupKind.FCGI,
+                    processes,
+                    fcgi_socket=_fcgi_socket(doc, section, pname, uid, env),
+                )
+            )
+    groups.sort(key=lambda g: (g.priority, g.name))
+    return groups
+
+
+def _auth(r: _Reader) -> tuple[str | None, str | None]:
+    username, password = r.get("username"), r.get("password")
+    if (username is None) != (password is None):
+        raise r.error(
+            f"Section [{r.section.name}] contains incomplete authentication: If a "
+            "username or a password is specified, both the username and password "
+            "must be specified"
+        )
+    return username, password
+
+
+def _servers(
+    doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]
+) -> tuple[list[UnixServerConfig], list[InetServerConfig]]:
+    unix: list[UnixServerConfig] = []
+    inet: list[InetServerConfig] = []
+    for section in doc.sections.values():
+        name = section.name
+        if name.startswith("unix_http_server"):
+            r = _Reader(doc, section, "unix_http_server", env)
+            r.unknown(warnings)
+            username, password = _auth(r)
+            file = r.text("file")
+            if file is None:
+                raise r.error(f"section [{name}] has no file value")
+            path = os.path.abspath(os.path.expanduser(file))
+            unix.append(
+                UnixServerConfig(name, path, r.get("chmod"), r.get("chown"), username, password)
+            )
+        elif name.startswith("inet_http_server"):
+            r = _Reader(doc, section, "inet_http_server", env)
+            r.unknown(warnings)
+            username, password = _auth(r)
+            if r.value("port") is None:
+                raise r.error(f"section [{name}] has no port value")
+            host, port = r.get("port")
+            inet.append(InetServerConfig(name, host, port, username, password))
+    return unix, inet
+
+
+def _rpcinterfaces(doc: IniDoc, env: Mapping[str, object]) -> list[RpcInterfaceConfig]:
+    result = []
+    for section in doc.sections.values():
+        if not section.name.startswith("rpcinterface:"):
+            continue
+        r = _Reader(doc, section, "rpcinterface", env)
+        factory = r.get(RPC_FACTORY_KEY)
+        if factory is None:
+            raise r.error(f"section [{section.name}] does not specify a {RPC_FACTORY_KEY}")
+        kwargs = []
+        for key, value in section.options.items():
+            if key != RPC_FACTORY_KEY:
+                try:
+                    kwargs.append((key, expand(value.text, env, f"{section.name}.{key}")))
+                except ValueError as exc:
+                    raise ConfigError(str(exc), file=value.file, line=value.line)
+        result.append(RpcInterfaceConfig(section.name.split(":", 1)[1], factory, tuple(kwargs)))
+    return result
+
+
+def _unknown_sections(doc: IniDoc, warnings: list[Warning_]) -> None:
+    for section in doc.sections.values():
+        name = section.name
+        if name in _KNOWN_SECTIONS or name.startswith(_KNOWN_PREFIXES):
+            continue
+        warnings.append(
+            Warning_(
+                "warn",
+                f"unknown section {name!r} (file: {section.file!r}, line: {section.line}), ignored",
+            )
+        )
+
+
+def load(
+    path: str, *, overrides: dict[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read the daemon config at `path` (and its includes) into one frozen `Config`."""
+    if environ is None:
+        environ = os.environ
+    doc = read_with_includes(path, environ)
+    warnings: list[Warning_] = list(doc.warnings)
+    env = env_names(environ)
+    supervisord = _supervisord(doc, path, env, overrides or {}, warnings)
+    env.update(env_names(dict(supervisord.environment)))
+    _unknown_sections(doc, warnings)
+    groups = _groups(doc, env, warnings)
+    unix, inet = _servers(doc, env, warnings)
+    ctl_section = doc.sections.get("supervisorctl")
+    ctl = ctl_from_section(doc, ctl_section, environ) if ctl_section else None
+    return Config(
+        path=os.path.abspath(path),
+        supervisord=supervisord,
+        groups=tuple(groups),
+        unix_servers=tuple(unix),
+        inet_servers=tuple(inet),
+        ctl=ctl,
+        rpcinterfaces=tuple(_rpcinterfaces(doc, env)),
+        warnings=tuple(dict.fromkeys(warnings)),
+        files=tuple(doc.files),
+    )

@@ -1,0 +1,206 @@
+"""The typed, frozen result of reading a config: what the rest of corral consumes.
+
+Nothing here parses text or holds a default; `options.py` declares the options and their
+defaults, `build.py` fills these classes. Paths are absolute once built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+# Sentinel values a log file option may hold (besides a path or None for NONE/OFF).
+AUTO = "AUTO"
+
+
+class AutoRestart(Enum):
+    NEVER = "false"
+    ALWAYS = "true"
+    UNEXPECTED = "unexpected"
+
+
+class GroupKind(Enum):
+    PROGRAM = "program"  # homogeneous group made from one [program:x]
+    HETEROGENEOUS = "group"  # [group:x]
+    FCGI = "fcgi-program"
+    EVENTLISTENER = "eventlistener"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. Carries where, so the user can fix it."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 section: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.section = section
+
+    def __str__(self) -> str:
+        where = []
+        if self.section is not None:
+            where.append(f"in section '{self.section}'")
+        loc = []
+        if self.file is not None:
+            loc.append(f"file: '{self.file}'")
+        if self.line is not None:
+            loc.append(f"line: {self.line}")
+        if loc:
+            where.append("(" + ", ".join(loc) + ")")
+        return " ".join([self.message, *where])
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A non-fatal remark from parsing, logged at `level` once the main log is open."""
+
+    level: str  # 'warn', 'info', 'critical'
+    message: str
+
+
+@dataclass(frozen=True)
+class LogChannelConfig:
+    """One output channel (stdout or stderr) of a process."""
+
+    logfile: str | None  # absolute path, AUTO, or None (NONE/OFF)
+    maxbytes: int
+    backups: int
+    capture_maxbytes: int
+    events_enabled: bool
+    syslog: bool
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    name: str  # expanded process_name
+    program: str  # the section's program name
+    command: str
+    process_num: int
+    numprocs: int
+    priority: int
+    autostart: bool
+    startsecs: int
+    startretries: int
+    autorestart: AutoRestart
+    exitcodes: tuple[int, ...]
+    stopsignal: int
+    stopwaitsecs: int
+    stopasgroup: bool
+    killasgroup: bool
+    user: str | None  # as written
+    uid: int | None  # resolved from user
+    redirect_stderr: bool
+    stdout: LogChannelConfig
+    stderr: LogChannelConfig
+    environment: tuple[tuple[str, str], ...]  # the program's own environment= pairs
+    directory: str | None
+    umask: int | None
+    serverurl: str  # AUTO or a URL
+    section: str = ""  # e.g. 'program:app', for messages
+    extra: tuple[tuple[str, str], ...] = ()  # unknown keys, kept verbatim
+
+
+@dataclass(frozen=True)
+class FcgiSocketConfig:
+    url: str  # 'unix:///abs/path' or 'tcp://host:port' as written (expanded)
+    family: str  # 'unix' | 'tcp'
+    path: str | None  # unix
+    host: str | None  # tcp
+    port: int | None  # tcp
+    backlog: int | None  # None -> SOMAXCONN
+    owner: tuple[int, int] | None  # (uid, gid) unix only
+    mode: int | None  # unix only, default 0o700 applied by build
+
+
+@dataclass(frozen=True)
+class EventListenerConfig:
+    events: tuple[str, ...]  # upper-case event type names as given
+    buffer_size: int
+    result_handler: str  # 'pkg.module:callable'
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    name: str
+    priority: int
+    kind: GroupKind
+    processes: tuple[ProcessConfig, ...]
+    fcgi_socket: FcgiSocketConfig | None = None
+    listener: EventListenerConfig | None = None
+
+
+@dataclass(frozen=True)
+class UnixServerConfig:
+    section: str
+    file: str
+    chmod: int
+    chown: tuple[int, int] | None  # (uid, gid), -1 for unchanged part
+    username: str | None
+    password: str | None
+
+
+@dataclass(frozen=True)
+class InetServerConfig:
+    section: str
+    host: str  # '' means all interfaces
+    port: int
+    username: str | None
+    password: str | None
+
+
+@dataclass(frozen=True)
+class SupervisordConfig:
+    logfile: str | None  # absolute path, 'syslog', or None (NONE)
+    logfile_maxbytes: int
+    logfile_backups: int
+    loglevel: str  # critical error warn info debug trace blather
+    pidfile: str
+    umask: int
+    nodaemon: bool
+    silent: bool
+    minfds: int
+    minprocs: int
+    nocleanup: bool
+    childlogdir: str
+    user: str | None
+    uid: int | None
+    directory: str | None
+    strip_ansi: bool
+    environment: tuple[tuple[str, str], ...]
+    identifier: str
+
+
+@dataclass(frozen=True)
+class CtlConfig:
+    serverurl: str
+    username: str | None
+    password: str | None
+    prompt: str
+    history_file: str | None
+
+
+@dataclass(frozen=True)
+class RpcInterfaceConfig:
+    name: str
+    factory: str
+    kwargs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str  # the main config file, absolute
+    supervisord: SupervisordConfig
+    groups: tuple[GroupConfig, ...]  # sorted by (priority, name)
+    unix_servers: tuple[UnixServerConfig, ...] = ()
+    inet_servers: tuple[InetServerConfig, ...] = ()
+    ctl: CtlConfig | None = None
+    rpcinterfaces: tuple[RpcInterfaceConfig, ...] = ()
+    warnings: tuple[Warning_, ...] = ()
+    files: tuple[str, ...] = field(default=(), compare=False)  # every file read, in order
+
+    def group(self, name: str) -> GroupConfig | None:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        return None

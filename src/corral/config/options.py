@@ -1,0 +1,270 @@
+"""The one declaration of every option: section kind, name, converter, default, scope, doc.
+
+Nothing else in corral holds a default. A default is written as config text (run through
+the same expansion and converter as a user's value), `None` (unset), a callable returning
+config text (computed at load time), or `SameAs(option)` (another option's value).
+
+`scope` names which `%(name)s` expansions the option sees (see `build.SCOPES`):
+  env      ENV_* only
+  here     here, ENV_*
+  node     here, host_node_name, ENV_*
+  program  here, program_name, group_name, host_node_name, ENV_*
+  process  program + process_num, numprocs (and the program's own environment= as ENV_*)
+  socket   here, program_name, ENV_*
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from corral.config import convert as c
+
+
+@dataclass(frozen=True)
+class SameAs:
+    option: str
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str  # section kind: 'supervisord', 'program', 'eventlistener', ...
+    name: str
+    convert: Callable[[str], Any]
+    default: str | Callable[[], str] | SameAs | None
+    doc: str
+    scope: str = "program"
+    required: bool = False
+
+
+def _tempdir() -> str:
+    return tempfile.gettempdir()
+
+
+def _sd(
+    name: str, convert: Callable[[str], Any], default: Any, doc: str, scope: str = "here"
+) -> Option:
+    return Option("supervisord", name, convert, default, doc, scope)
+
+
+_SUPERVISORD = (
+    _sd(
+        "logfile",
+        c.main_logfile,
+        "supervisord.log",
+        "Main activity log; relative to the start directory; NONE, or syslog.",
+    ),
+    _sd("logfile_maxbytes", c.byte_size, "50MB", "Rotate the main log at this size; 0 never."),
+    _sd("logfile_backups", c.integer, "10", "Rotated main logs to keep; 0 truncates instead."),
+    _sd("loglevel", c.log_level, "info", "critical, error, warn, info, debug, trace or blather."),
+    _sd("pidfile", c.existing_dirpath, "supervisord.pid", "Where the daemon writes its pid."),
+    _sd("umask", c.octal, "022", "umask applied when daemonizing."),
+    _sd("nodaemon", c.boolean, "false", "Stay in the foreground."),
+    _sd("silent", c.boolean, "false", "In the foreground, do not echo the main log to stdout."),
+    _sd("minfds", c.integer, "1024", "Required soft RLIMIT_NOFILE at start."),
+    _sd("minprocs", c.integer, "200", "Required soft RLIMIT_NPROC at start."),
+    _sd("nocleanup", c.boolean, "false", "Keep old AUTO child logs at start."),
+    _sd("childlogdir", c.existing_directory, _tempdir, "Directory for AUTO child logs."),
+    _sd("user", c.string, None, "Switch to this user (name or uid) at start."),
+    _sd("directory", c.existing_directory, None, "chdir here when daemonizing."),
+    _sd("strip_ansi", c.boolean, "false", "Strip ANSI escapes from child output in logs."),
+    _sd(
+        "environment",
+        c.key_value_pairs,
+        "",
+        "KEY=value pairs added to every child; also %(ENV_KEY)s names.",
+        "node",
+    ),
+    _sd("identifier", c.string, "supervisor", "Name reported by getIdentification."),
+)
+
+_UNIX = (
+    Option("unix_http_server", "file", c.string, None, "Socket path.", "here", required=True),
+    Option("unix_http_server", "chmod", c.chmod, "0700", "Socket file mode.", "env"),
+    Option("unix_http_server", "chown", c.sockchown, None, "Socket owner user[:group].", "env"),
+    Option("unix_http_server", "username", c.string, None, "Basic auth user name.", "env"),
+    Option(
+        "unix_http_server",
+        "password",
+        c.string,
+        None,
+        "Basic auth password, plain or {SHA}hex.",
+        "env",
+    ),
+)
+
+_INET = (
+    Option(
+        "inet_http_server",
+        "port",
+        c.inet_address,
+        None,
+        "[host:]port to listen on.",
+        "env",
+        required=True,
+    ),
+    Option("inet_http_server", "username", c.string, None, "Basic auth user name.", "env"),
+    Option(
+        "inet_http_server",
+        "password",
+        c.string,
+        None,
+        "Basic auth password, plain or {SHA}hex.",
+        "env",
+    ),
+)
+
+_CTL = (
+    Option(
+        "supervisorctl",
+        "serverurl",
+        c.string,
+        "http://localhost:9001",
+        "unix:///path or http://host:port of the daemon.",
+        "here",
+    ),
+    Option("supervisorctl", "username", c.string, None, "Basic auth user name.", "env"),
+    Option("supervisorctl", "password", c.string, None, "Basic auth password.", "env"),
+    Option("supervisorctl", "prompt", c.string, "supervisor", "Interactive prompt text.", "env"),
+    Option("supervisorctl", "history_file", c.string, None, "readline history file.", "here"),
+)
+
+
+def _pg(
+    name: str,
+    convert: Callable[[str], Any],
+    default: Any,
+    doc: str,
+    scope: str = "program",
+    required: bool = False,
+) -> Option:
+    return Option("program", name, convert, default, doc, scope, required)
+
+
+def _channel(ch: str) -> tuple[Option, ...]:
+    return (
+        _pg(
+            f"{ch}_logfile",
+            c.logfile_name,
+            "AUTO",
+            f"{ch} log path, AUTO, NONE or syslog.",
+            "process",
+        ),
+        _pg(f"{ch}_logfile_maxbytes", c.byte_size, "50MB", f"Rotate the {ch} log; 0 never."),
+        _pg(f"{ch}_logfile_backups", c.integer, "10", f"Rotated {ch} logs to keep."),
+        _pg(f"{ch}_capture_maxbytes", c.byte_size, "0", f"{ch} capture mode buffer; 0 off."),
+        _pg(f"{ch}_events_enabled", c.boolean, "false", f"Emit PROCESS_LOG_{ch.upper()}."),
+        _pg(f"{ch}_syslog", c.boolean, "false", f"Also send {ch} to syslog."),
+    )
+
+
+_PROGRAM = (
+    _pg("command", c.string, None, "Command line, split like a shell.", "process", True),
+    _pg("process_name", c.string, "%(program_name)s", "Process name pattern.", "process"),
+    _pg("numprocs", c.integer, "1", "How many processes."),
+    _pg("numprocs_start", c.integer, "0", "First process_num."),
+    _pg("priority", c.integer, "999", "Lower starts first and stops last.", "here"),
+    _pg("autostart", c.boolean, "true", "Start when the daemon starts."),
+    _pg("startsecs", c.integer, "1", "Seconds up before RUNNING."),
+    _pg("startretries", c.integer, "3", "Failed starts before FATAL."),
+    _pg("autorestart", c.autorestart, "unexpected", "true, false or unexpected."),
+    _pg("exitcodes", c.exit_codes, "0", "Expected exit codes."),
+    _pg("stopsignal", c.signal_number, "TERM", "Signal sent to stop."),
+    _pg("stopwaitsecs", c.integer, "10", "Seconds to wait before SIGKILL."),
+    _pg("stopasgroup", c.boolean, "false", "Signal the whole process group on stop."),
+    _pg("killasgroup", c.boolean, SameAs("stopasgroup"), "SIGKILL the whole process group."),
+    _pg("user", c.string, None, "Run as this user (name or uid)."),
+    _pg("redirect_stderr", c.boolean, "false", "Send stderr to the stdout log."),
+    *_channel("stdout"),
+    *_channel("stderr"),
+    _pg("environment", c.key_value_pairs, "", "KEY=value pairs for the child.", "process"),
+    _pg("directory", c.string, None, "chdir in the child.", "process"),
+    _pg("umask", c.octal, None, "umask in the child (default: inherit)."),
+    _pg("serverurl", c.string, "AUTO", "SUPERVISOR_SERVER_URL for the child."),
+)
+
+_EVENTLISTENER = (
+    Option("eventlistener", "priority", c.integer, "-1", "Listeners start first.", "here"),
+    Option("eventlistener", "events", c.list_of_strings, None, "Event type names.", required=True),
+    Option("eventlistener", "buffer_size", c.integer, "10", "Event queue length."),
+    Option(
+        "eventlistener",
+        "result_handler",
+        c.string,
+        "supervisor.dispatchers:default_handler",
+        "pkg.module:callable for results.",
+    ),
+)
+
+_FCGI = (
+    Option(
+        "fcgi-program",
+        "socket",
+        c.string,
+        None,
+        "unix:///path or tcp://host:port.",
+        "socket",
+        required=True,
+    ),
+    Option("fcgi-program", "socket_backlog", c.socket_backlog, None, "listen() backlog, 1..65535."),
+    Option("fcgi-program", "socket_owner", c.socket_owner, None, "user[:group] of a unix socket."),
+    Option("fcgi-program", "socket_mode", c.octal, "0700", "Mode of a unix socket."),
+)
+
+_GROUP = (
+    Option("group", "programs", c.list_of_strings, "", "Member program names.", "here"),
+    Option("group", "priority", c.integer, "999", "Group priority.", "here"),
+)
+
+_INCLUDE = (
+    Option("include", "files", c.string, None, "Glob patterns of extra files.", "node", True),
+)
+
+_RPC = (
+    Option(
+        "rpcinterface",
+        "supervisor.rpcinterface_factory",
+        c.string,
+        None,
+        "pkg.module:callable making the interface.",
+        "env",
+        required=True,
+    ),
+)
+
+_ALL: tuple[Option, ...] = (
+    *_SUPERVISORD,
+    *_UNIX,
+    *_INET,
+    *_CTL,
+    *_PROGRAM,
+    *_EVENTLISTENER,
+    *_FCGI,
+    *_GROUP,
+    *_INCLUDE,
+    *_RPC,
+)
+
+# Program-type sections take every [program:x] option plus their own rows (which win).
+_INHERITS = {"eventlistener": "program", "fcgi-program": "program"}
+
+
+def iter_options() -> Iterator[Option]:
+    """Every declared row, in declaration order (for docs and sample configs)."""
+    return iter(_ALL)
+
+
+@cache
+def options_for(kind: str) -> dict[str, Option]:
+    """The options a section kind accepts, by name."""
+    table: dict[str, Option] = {}
+    parent = _INHERITS.get(kind)
+    if parent:
+        table.update(options_for(parent))
+    for option in _ALL:
+        if option.section == kind:
+            table[option.name] = option
+    return table

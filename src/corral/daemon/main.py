@@ -1,0 +1,250 @@
+"""corrald: supervisord's command line, then config, privileges, limits, logs, and the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getopt
+import os
+import pwd
+import resource
+import sys
+from collections.abc import Sequence
+
+from corral import __version__
+
+SHORT = "c:m:d:u:vnhl:y:z:e:j:i:q:ka:tsb?"
+LONG = ["configuration=", "nodaemon", "silent", "help", "version", "user=", "umask=",
+        "directory=", "logfile=", "logfile_maxbytes=", "logfile_backups=", "loglevel=",
+        "pidfile=", "identifier=", "childlogdir=", "nocleanup", "minfds=", "strip_ansi",
+        "minprocs=", "profile_options="]
+
+# flag -> [supervisord] option it overrides; None-valued flags are booleans
+VALUED = {"-u": "user", "--user": "user", "-m": "umask", "--umask": "umask",
+          "-d": "directory", "--directory": "directory", "-l": "logfile", "--logfile": "logfile",
+          "-y": "logfile_maxbytes", "--logfile_maxbytes": "logfile_maxbytes",
+          "-z": "logfile_backups", "--logfile_backups": "logfile_backups",
+          "-e": "loglevel", "--loglevel": "loglevel", "-j": "pidfile", "--pidfile": "pidfile",
+          "-i": "identifier", "--identifier": "identifier",
+          "-q": "childlogdir", "--childlogdir": "childlogdir",
+          "-a": "minfds", "--minfds": "minfds", "--minprocs": "minprocs"}
+FLAGS = {"-n": "nodaemon", "--nodaemon": "nodaemon", "-s": "silent", "--silent": "silent",
+         "-k": "nocleanup", "--nocleanup": "nocleanup", "-t": "strip_ansi",
+         "--strip_ansi": "strip_ansi"}
+
+USAGE = """corrald -- run a set of programs and keep them running (Supervisor-compatible).
+
+Usage: {prog} [options]
+
+Options:
+-c/--configuration FILENAME -- config file (default: searched like supervisord)
+-n/--nodaemon -- stay in the foreground
+-s/--silent -- in the foreground, do not copy the log to stdout
+-h/--help -- print this usage message and exit
+-v/--version -- print the version and exit
+-u/--user USER -- run as this user (name or uid)
+-m/--umask UMASK -- umask for the daemon (octal, e.g. 022)
+-d/--directory DIRECTORY -- directory to chdir to when daemonized
+-l/--logfile FILENAME -- the daemon's own log file
+-y/--logfile_maxbytes BYTES -- rotate the log at this size (e.g. 50MB)
+-z/--logfile_backups NUM -- rotated logs to keep
+-e/--loglevel LEVEL -- critical, error, warn, info, debug, trace or blather
+-j/--pidfile FILENAME -- write the daemon's pid here
+-i/--identifier STR -- identifier reported over RPC and in events
+-q/--childlogdir DIRECTORY -- where AUTO child logs go
+-k/--nocleanup -- keep old AUTO child logs at start-up
+-a/--minfds NUM -- file descriptors the daemon must be able to open
+-t/--strip_ansi -- strip ANSI escapes from child output
+--minprocs NUM -- processes the daemon must be able to fork
+--profile_options OPTIONS -- accepted for compatibility; ignored
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: Sequence[str]) -> tuple[str | None, dict[str, str], str | None]:
+    """(config path, overrides, action) where action is 'help', 'version' or None."""
+    try:
+        opts, args = getopt.getopt(list(argv), SHORT, LONG)
+    except getopt.GetoptError as e:
+        raise UsageError(str(e)) from None
+    if args:
+        raise UsageError(f"positional arguments are not supported: {args!r}")
+    path: str | None = None
+    overrides: dict[str, str] = {}
+    seen: set[str] = set()
+    for flag, value in opts:
+        if flag in ("-h", "-?", "--help"):
+            return None, {}, "help"
+        if flag in ("-v", "--version"):
+            return None, {}, "version"
+        key = "configuration" if flag in ("-c", "--configuration") else (
+            VALUED.get(flag) or FLAGS.get(flag) or flag)
+        if key in seen:
+            raise UsageError(f"conflicting command line option {flag!r}")
+        seen.add(key)
+        if key == "configuration":
+            path = value
+        elif flag in FLAGS:
+            overrides[key] = "true"
+        elif flag == "--profile_options":
+            continue
+        else:
+            if key == "umask":
+                try:
+                    int(value, 8)
+                except ValueError:
+                    raise UsageError(f"invalid value for {flag} {value!r}: "
+                                     f"{value} can not be converted to an octal type") from None
+            overrides[key] = value
+    return path, overrides, None
+
+
+def usage_error(prog: str, message: str) -> int:
+    sys.stderr.write(f"Error: {message}\nFor help, use {prog} -h\n")
+    return 2
+
+
+def check_limits(minfds: int, minprocs: int) -> list[str]:
+    """Raise RLIMIT_NOFILE/NPROC to the configured minimum; info lines for the log."""
+    notes = []
+    for limit, minimum, name, what in (
+            (resource.RLIMIT_NOFILE, minfds, "RLIMIT_NOFILE", "minfds"),
+            (resource.RLIMIT_NPROC, minprocs, "RLIMIT_NPROC", "minprocs")):
+        soft, hard = resource.getrlimit(limit)
+        if soft == resource.RLIM_INFINITY or soft >= minimum:
+            continue
+        new_hard = hard if hard == resource.RLIM_INFINITY or hard >= minimum else minimum
+        try:
+            resource.setrlimit(limit, (minimum, new_hard))
+        except (ValueError, OSError):
+            raise UsageError(
+                f"The minimum number of {'file descriptors' if what == 'minfds' else 'processes'}"
+                f" required to run this process is {minimum} as per the {what!r} setting, but "
+                f"the current environment allows only {soft}. Raise the limit ({name}) or "
+                f"lower {what} in the config file.") from None
+        notes.append(f"Increased {name} limit to {minimum}")
+    return notes
+
+
+def drop_privileges(uid: int | None) -> str | None:
+    """setuid to the configured user; the message to log, or UsageError."""
+    if uid is None:
+        if os.getuid() == 0:
+            return ("Supervisor is running as root.  Privileges were not dropped because no "
+                    "user is specified in the config file.  If you intend to run as root, you "
+                    "can set user=root in the config file to avoid this message.")
+        return None
+    if os.getuid() == uid:
+        return None
+    if os.getuid() != 0:
+        raise UsageError("Can't drop privilege as nonroot user")
+    pw = pwd.getpwuid(uid)
+    os.setgroups(os.getgrouplist(pw.pw_name, pw.pw_gid))
+    os.setgid(pw.pw_gid)
+    os.setuid(uid)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from corral.config import ConfigError, find_config_file, load
+    from corral.config import DEFAULT_SEARCH_PATHS
+
+    prog = os.path.basename(sys.argv[0]) if argv is None else "corrald"
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        path, overrides, action = parse_args(args)
+    except UsageError as e:
+        return usage_error(prog, str(e))
+    if action == "help":
+        sys.stdout.write(USAGE.format(prog=prog))
+        return 0
+    if action == "version":
+        sys.stdout.write(f"{__version__}\n")
+        return 0
+    if path is None:
+        path = find_config_file(sys.argv[0])
+        if path is None:
+            paths = ", ".join(DEFAULT_SEARCH_PATHS(sys.argv[0]))
+            return usage_error(prog, f"No config file found at default paths ({paths}); use "
+                                     "the -c option to specify a config file at a different path")
+    elif not os.path.exists(path):
+        return usage_error(prog, f"could not find config file {path}")
+    path = os.path.abspath(path)
+    try:
+        config = load(path, overrides=overrides)
+    except ConfigError as e:
+        return usage_error(prog, str(e))
+    sd = config.supervisord
+    try:
+        root_note = drop_privileges(sd.uid)
+        limit_notes = check_limits(sd.minfds, sd.minprocs)
+    except UsageError as e:
+        return usage_error(prog, str(e))
+    return run(config, overrides, root_note=root_note, notes=limit_notes)
+
+
+def run(config: object, overrides: dict[str, str], *, root_note: str | None,
+        notes: list[str]) -> int:
+    from corral.config.model import Config
+    from corral.daemon.daemonize import Daemonizer
+    from corral.logs.mainlog import MainLog
+    from corral.runtime.supervisor import Supervisor
+
+    assert isinstance(config, Config)
+    sd = config.supervisord
+    daemonizer = Daemonizer()
+    if not sd.nodaemon:
+        daemonizer.fork(sd.directory, sd.umask)
+    mainlog = MainLog(sd.logfile, sd.logfile_maxbytes, sd.logfile_backups, sd.loglevel,
+                      echo=sd.nodaemon and not sd.silent)
+    if root_note:
+        mainlog.critical(root_note)
+    for warning in config.warnings:
+        mainlog.log(warning.level, warning.message)
+    for note in notes:
+        mainlog.info(note)
+    sup = Supervisor(config, mainlog, overrides=overrides)
+    sup.cleanup_auto_logs()
+    if not sd.nodaemon:
+        mainlog.info("daemonizing the corrald process")
+
+    pidfile_written = False
+
+    def ready() -> None:
+        nonlocal pidfile_written
+        try:
+            with open(sd.pidfile, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            pidfile_written = True
+        except OSError:
+            mainlog.critical(f"could not write pidfile {sd.pidfile}")
+        mainlog.info(f"corrald started with pid {os.getpid()}")
+        daemonizer.ready()
+
+    async def serve(s: Supervisor) -> object:
+        from corral.server.http import start_servers
+
+        return await start_servers(s, s.config, mainlog)
+
+    try:
+        code = asyncio.run(sup.run(serve=serve, ready=ready))  # type: ignore[arg-type]
+    except Exception as e:
+        message = getattr(e, "message", None) or str(e)
+        mainlog.critical(f"corrald could not start: {message}")
+        daemonizer.failed(f"Error: {message}\n")
+        if sd.nodaemon:
+            sys.stderr.write(f"Error: {message}\n")
+        return 2
+    finally:
+        if pidfile_written:
+            with contextlib.suppress(OSError):
+                os.unlink(sd.pidfile)
+        mainlog.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Log files: child output capture, rotation, reading by offset, the main log."""
+
+from corral.logs.capture import InputPipe, OutputPump, StdinClosedError
+from corral.logs.mainlog import MainLog
+from corral.logs.rotating import RotatingFile
+from corral.logs.tail import BadArguments, NoLogFile, ReadFailed, follow, read_log, tail_log
+
+__all__ = [
+    "BadArguments",
+    "InputPipe",
+    "MainLog",
+    "NoLogFile",
+    "OutputPump",
+    "ReadFailed",
+    "RotatingFile",
+    "StdinClosedError",
+    "follow",
+    "read_log",
+    "tail_log",
+]

@@ -1,0 +1,397 @@
+"""Child pipes on the event loop: output into log sinks, input from sendProcessStdin.
+
+OutputPump reads one child stdout/stderr pipe with `loop.add_reader` (no threads,
+no polling). The common case, a plain log file with no listeners on the bytes,
+moves data with splice(2) straight from the pipe into the file. Every other case
+reads chunks of up to 128 KiB and hands them, in order, to the sink and `on_data`.
+Writes are synchronous, so a child writing faster than the disk is back-pressured
+by its full pipe; nothing is dropped.
+
+Optional capture mode (surface 3.4): output between the XSUPERVISOR tokens is
+diverted from the log file to `on_capture` as one body. Unlike Supervisor, a
+held-back partial token is flushed to the log at EOF instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+from collections.abc import Callable
+
+from corral.logs.rotating import RotatingFile
+
+__all__ = [
+    "BEGIN_TOKEN",
+    "CHUNK",
+    "END_TOKEN",
+    "AnsiStripper",
+    "CaptureSplitter",
+    "InputPipe",
+    "OutputPump",
+    "StdinClosedError",
+    "strip_ansi",
+]
+
+CHUNK = 128 * 1024
+BEGIN_TOKEN = b"<!--XSUPERVISOR:BEGIN-->"
+END_TOKEN = b"<!--XSUPERVISOR:END-->"
+
+_HAS_SPLICE = hasattr(os, "splice")
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
+_NO_SPLICE_ERRNOS = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EXDEV}
+
+# ESC [ ... up to and including the first of Supervisor's terminator letters.
+_TERMINATORS = b"HfABCDRsuJKhlpm"
+_ANSI_RE = re.compile(rb"\x1b\[[^" + _TERMINATORS + rb"]*[" + _TERMINATORS + rb"]")
+_ANSI_TAIL_RE = re.compile(rb"\x1b(?:\[[^" + _TERMINATORS + rb"]*)?\Z")
+_ANSI_HOLD_MAX = 64
+
+
+def strip_ansi(data: bytes) -> bytes:
+    """Remove complete `ESC [ ... <terminator>` sequences from one buffer."""
+    return _ANSI_RE.sub(b"", data)
+
+
+class AnsiStripper:
+    """strip_ansi across chunk boundaries: an unfinished sequence at the end of a
+    chunk is held back (up to 64 bytes) until the next chunk completes it."""
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        out = _ANSI_RE.sub(b"", data)
+        m = _ANSI_TAIL_RE.search(out)
+        if m is not None:
+            tail = out[m.start() :]
+            out = out[: m.start()]
+            # Longer than any real sequence: drop it, as an unterminated
+            # sequence is dropped by Supervisor too.
+            if len(tail) <= _ANSI_HOLD_MAX:
+                self._held = tail
+        return out
+
+    def flush(self) -> bytes:
+        # An escape left unfinished at EOF is stripped, never logged.
+        self._held = b""
+        return b""
+
+
+def _partial_suffix(data: bytes, token: bytes) -> int:
+    """Length of the longest proper prefix of `token` that ends `data`."""
+    for n in range(min(len(token) - 1, len(data)), 0, -1):
+        if data.endswith(token[:n]):
+            return n
+    return 0
+
+
+class CaptureSplitter:
+    """Splits output into logged and captured segments (capture mode, 3.4).
+
+    feed() returns (segments, bodies): segments are (captured, bytes) pairs in
+    stream order (all of them are "output" for log events; only the uncaptured
+    ones go to the log file); bodies are completed captures, each bounded to the
+    last `maxbytes` bytes."""
+
+    def __init__(self, maxbytes: int) -> None:
+        self._maxbytes = maxbytes
+        self._pending = b""
+        self._capturing = False
+        self._body = bytearray()
+
+    @property
+    def capturing(self) -> bool:
+        return self._capturing
+
+    def feed(self, data: bytes) -> tuple[list[tuple[bool, bytes]], list[bytes]]:
+        segments: list[tuple[bool, bytes]] = []
+        bodies: list[bytes] = []
+        buf = self._pending + data
+        self._pending = b""
+        while buf:
+            token = END_TOKEN if self._capturing else BEGIN_TOKEN
+            idx = buf.find(token)
+            if idx < 0:
+                keep = _partial_suffix(buf, token)
+                head, self._pending = (buf[:-keep], buf[-keep:]) if keep else (buf, b"")
+                self._emit(head, segments)
+                break
+            self._emit(buf[:idx], segments)
+            buf = buf[idx + len(token) :]
+            if self._capturing:
+                bodies.append(bytes(self._body))
+                self._body.clear()
+            self._capturing = not self._capturing
+        return segments, bodies
+
+    def _emit(self, data: bytes, segments: list[tuple[bool, bytes]]) -> None:
+        if not data:
+            return
+        segments.append((self._capturing, data))
+        if self._capturing:
+            self._body += data
+            over = len(self._body) - self._maxbytes
+            if over > 0:
+                del self._body[:over]
+
+    def flush(self) -> bytes:
+        """At EOF: whatever was held back or never finished goes to the log."""
+        out = (BEGIN_TOKEN + bytes(self._body) if self._capturing else b"") + self._pending
+        self._pending = b""
+        self._body.clear()
+        self._capturing = False
+        return out
+
+
+class OutputPump:
+    """Moves one child output pipe into a RotatingFile (or nowhere) and callbacks."""
+
+    def __init__(
+        self,
+        fd: int,
+        sink: RotatingFile | None,
+        *,
+        on_eof: Callable[[], None],
+        on_data: Callable[[bytes], None] | None = None,
+        strip_ansi: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+        capture_maxbytes: int = 0,
+        on_capture: Callable[[bytes], None] | None = None,
+        on_error: Callable[[OSError], None] | None = None,
+    ) -> None:
+        self._fd = fd
+        self._on_error = on_error
+        self._sink_failing = False
+        self._splice_ok = _HAS_SPLICE
+        self._sink = sink
+        self._on_eof = on_eof
+        self._on_data = on_data
+        self._strip = AnsiStripper() if strip_ansi else None
+        self._capture = CaptureSplitter(capture_maxbytes) if capture_maxbytes > 0 else None
+        self._on_capture = on_capture
+        self._loop = loop
+        self._reading = False
+        self._eof = False
+        self._closed = False
+        os.set_blocking(fd, False)
+
+    @property
+    def eof(self) -> bool:
+        return self._eof
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def _zero_copy(self) -> bool:
+        return (
+            self._splice_ok
+            and self._on_data is None
+            and self._strip is None
+            and self._capture is None
+            and self._sink is not None
+            and self._sink.is_regular
+            and not self._sink.closed
+        )
+
+    def start(self) -> None:
+        if self._reading or self._closed or self._eof:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        loop.add_reader(self._fd, self._on_readable)
+        self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading and self._loop is not None:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def close(self) -> None:
+        """Stop reading and close the pipe (idempotent). Does not call on_eof."""
+        if self._closed:
+            return
+        self._stop_reading()
+        self._closed = True
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+
+    def drain(self) -> None:
+        """Read whatever is buffered right now, until EAGAIN or EOF (process exited).
+
+        A grandchild still holding the pipe open stops the drain at EAGAIN."""
+        while not self._eof and not self._closed and self._pump_once():
+            pass
+
+    def _on_readable(self) -> None:
+        self._pump_once()
+
+    def _pump_once(self) -> bool:
+        """One read or splice. False when the pipe is empty (EAGAIN) or ended."""
+        if self._closed or self._eof:
+            return False
+        if self._zero_copy():
+            got = self._splice_once()
+            if got is not None:
+                return got
+        try:
+            data = os.read(self._fd, CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            # EIO: the other side of a pty is gone; anything else would make us
+            # spin on a broken fd. Either way this stream has ended.
+            data = b""
+        if not data:
+            self._hit_eof()
+            return False
+        self._deliver(data)
+        return True
+
+    def _splice_once(self) -> bool | None:
+        """Pipe -> file with splice(2). None means 'fall back to read/write'."""
+        sink = self._sink
+        assert sink is not None
+        try:
+            room = sink.prepare_external_write()
+            # Stop at the rotation boundary so a file never exceeds maxbytes here.
+            count = CHUNK if room < 0 else max(1, min(CHUNK, room))
+            n = os.splice(self._fd, sink.fileno(), count, flags=_SPLICE_FLAGS)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno in _NO_SPLICE_ERRNOS:
+                self._splice_ok = False
+            # Otherwise (disk full...) take this chunk through read/write, which
+            # consumes it from the pipe and reports the error.
+            return None
+        if n == 0:
+            self._hit_eof()
+            return False
+        try:
+            sink.after_external_write(n)
+        except OSError as exc:
+            self._report(exc)
+        else:
+            self._sink_failing = False
+        return True
+
+    def _deliver(self, data: bytes) -> None:
+        if self._strip is not None:
+            data = self._strip.feed(data)
+        if self._capture is None:
+            self._out(data, logged=True)
+            return
+        segments, bodies = self._capture.feed(data)
+        for captured, seg in segments:
+            self._out(seg, logged=not captured)
+        if self._on_capture is not None:
+            for body in bodies:
+                self._on_capture(body)
+
+    def _out(self, data: bytes, *, logged: bool) -> None:
+        if not data:
+            return
+        if logged and self._sink is not None and not self._sink.closed:
+            try:
+                self._sink.write(data)
+            except OSError as exc:
+                # Keep draining the pipe (the child must not block) and say so once.
+                self._report(exc)
+            else:
+                self._sink_failing = False
+        if self._on_data is not None:
+            self._on_data(data)
+
+    def _report(self, exc: OSError) -> None:
+        if not self._sink_failing:
+            self._sink_failing = True
+            if self._on_error is not None:
+                self._on_error(exc)
+
+    def _hit_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        if self._strip is not None:
+            self._strip.flush()
+        if self._capture is not None:
+            self._out(self._capture.flush(), logged=True)
+        self.close()
+        self._on_eof()
+
+
+class StdinClosedError(BrokenPipeError):
+    """The child's stdin is closed (sendProcessStdin answers NO_FILE)."""
+
+
+class InputPipe:
+    """The child's stdin: writes are queued and flushed when the pipe is writable."""
+
+    def __init__(self, fd: int, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._fd = fd
+        self._loop = loop
+        self._buf = bytearray()
+        self._writing = False
+        self._closed = False
+        os.set_blocking(fd, False)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def pending(self) -> int:
+        """Bytes queued but not yet accepted by the pipe."""
+        return len(self._buf)
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise StdinClosedError(errno.EPIPE, "Process has no stdin channel")
+        self._buf += data
+        self._flush()
+        if self._closed:
+            raise StdinClosedError(errno.EPIPE, "Broken pipe")
+        if self._buf and not self._writing:
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
+            loop.add_writer(self._fd, self._on_writable)
+            self._writing = True
+
+    def _flush(self) -> None:
+        while self._buf:
+            try:
+                n = os.write(self._fd, self._buf)
+            except BlockingIOError:
+                return
+            except OSError:
+                # EPIPE (child closed its stdin or exited) or a dead fd.
+                self.close()
+                return
+            del self._buf[:n]
+
+    def _on_writable(self) -> None:
+        self._flush()
+        if not self._buf and self._writing and self._loop is not None:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._buf.clear()
+        if self._writing and self._loop is not None:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass

@@ -1,0 +1,412 @@
+"""The root of the live daemon: groups, lifecycle, runtime config changes, shutdown.
+
+All state lives on one event loop. Signal handlers and RPCs only ask; this object acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import glob
+import os
+import re
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from itertools import groupby
+
+from corral.config import load as load_config
+from corral.config.diff import diff as diff_config
+from corral.config.model import AUTO, Config, ConfigError, GroupConfig, ProcessConfig
+from corral.logs.mainlog import MainLog
+from corral.runtime import errors, signals
+from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
+from corral.runtime.process import Process
+from corral.runtime.reaper import Reaper
+from corral.runtime.spawn import Identity, SpawnFailure, identity_for, resolve_command
+from corral.runtime.transitions import Ev
+from corral.wire.names import split_namespec
+from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
+
+# Opened by the daemon (the server layer), handed in so the runtime never imports it.
+ServeFactory = Callable[["Supervisor"], Awaitable["Closable"]]
+
+
+class Closable:
+    async def close(self) -> None: ...
+
+
+class Supervisor:
+    def __init__(self, config: Config, mainlog: MainLog, *,
+                 overrides: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.log = mainlog
+        self.overrides = dict(overrides or {})
+        self.identifier = config.supervisord.identifier
+        self.pid = os.getpid()
+        self.state = SupervisorState.RUNNING
+        self.reaper = Reaper(mainlog)
+        self._groups: dict[str, Group] = {}
+        self._identities: dict[int, Identity] = {}
+        self._signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
+        self._mood: asyncio.Future[str] | None = None
+        self.exit_code = 0
+
+    # --- read-only views -------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self.state != SupervisorState.RUNNING
+
+    @property
+    def mainlog_path(self) -> str | None:
+        return self.log.path
+
+    @property
+    def server_url(self) -> str | None:
+        for unix in self.config.unix_servers:
+            return f"unix://{unix.file}"
+        for inet in self.config.inet_servers:
+            return f"http://{inet.host or 'localhost'}:{inet.port}"
+        return None
+
+    def groups(self) -> list[Group]:
+        return sorted(self._groups.values(), key=lambda g: (g.config.priority, g.name))
+
+    def processes(self) -> list[Process]:
+        return sorted((p for g in self._groups.values() for p in g.processes),
+                      key=lambda p: (p.group, p.name))
+
+    def find(self, namespec: str) -> tuple[Group, Process | None]:
+        group_name, process_name = split_namespec(namespec)
+        group = self._groups.get(group_name)
+        if group is None:
+            raise errors.NoSuchProcess(namespec)
+        if process_name is None:
+            return group, None
+        proc = group.process(process_name)
+        if proc is None:
+            raise errors.NoSuchProcess(namespec)
+        return group, proc
+
+    def all_process_configs(self) -> list[tuple[GroupConfig, ProcessConfig, bool]]:
+        rows = []
+        for gconf in self.config.groups:
+            active = gconf.name in self._groups
+            for pconf in gconf.processes:
+                rows.append((gconf, pconf, active))
+        return rows
+
+    # --- helpers for processes ---------------------------------------------------------
+
+    def identity(self, uid: int | None) -> Identity | None:
+        if uid is None:
+            return None
+        ident = self._identities.get(uid)
+        if ident is None:
+            ident = self._identities[uid] = identity_for(uid)
+        return ident
+
+    def child_env(self, proc: Process) -> dict[str, str]:
+        from corral.runtime.spawn import child_environment
+
+        return child_environment(
+            proc.config, proc.group, base=os.environ,
+            daemon_env=self.config.supervisord.environment,
+            server_url=self.server_url, identity=self.identity(proc.config.uid))
+
+    def fcgi_socket_fd(self, group: str) -> int | None:
+        g = self._groups.get(group)
+        if g is None or g.fcgi_socket is None:
+            return None
+        return g.fcgi_socket.fileno()
+
+    def output_hook(self, proc: Process, channel: str) -> Callable[[bytes], None] | None:
+        """What else wants a child's bytes besides its log file (None keeps zero-copy)."""
+        if not self.log.is_enabled("debug"):
+            return None
+
+        def copy(data: bytes) -> None:
+            text = data.decode("utf-8", "replace")
+            self.log.debug(f"{proc.name!r} {channel} output:\n{text}")
+
+        return copy
+
+    def _on_change(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
+        """Hook for events (PROCESS_STATE_*); see eventbus."""
+
+    # --- groups ---------------------------------------------------------------------
+
+    def _log_path(self, pconf: ProcessConfig, channel: str) -> str | None:
+        ch = pconf.stdout if channel == "stdout" else pconf.stderr
+        if ch.logfile != AUTO:
+            return ch.logfile
+        if channel == "stderr" and pconf.redirect_stderr:
+            return None
+        fd, path = tempfile.mkstemp(
+            prefix=f"{pconf.name}-{channel}---{self.identifier}-", suffix=".log",
+            dir=self.config.supervisord.childlogdir)
+        os.close(fd)
+        return path
+
+    def _activate(self, gconf: GroupConfig) -> Group:
+        sock: socket.socket | None = None
+        if gconf.fcgi_socket is not None:
+            sock = open_fcgi_socket(gconf.fcgi_socket)
+        procs = []
+        for pconf in gconf.processes:
+            proc = Process(self, gconf.name, pconf, self._log_path(pconf, "stdout"),
+                           self._log_path(pconf, "stderr"))
+            proc.on_change = self._on_change
+            procs.append(proc)
+        group = Group(gconf, procs, sock)
+        self._groups[gconf.name] = group
+        return group
+
+    def _autostart(self, groups: Iterable[Group]) -> None:
+        for group in sorted(groups, key=lambda g: (g.config.priority, g.name)):
+            for proc in group.processes:
+                if proc.config.autostart and proc.state == ProcessState.STOPPED:
+                    proc.handle(Ev.START)
+
+    def cleanup_auto_logs(self) -> None:
+        sd = self.config.supervisord
+        if sd.nocleanup:
+            return
+        pattern = re.compile(r".+---" + re.escape(self.identifier) + r"-\S+\.log(\.\d+)?$")
+        for path in glob.glob(os.path.join(glob.escape(sd.childlogdir), "*")):
+            if pattern.match(os.path.basename(path)):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+    # --- process control (called by the API) --------------------------------------------
+
+    def _check_running(self) -> None:
+        if self.stopping:
+            raise errors.ShuttingDown()
+
+    async def start(self, proc: Process, wait: bool = True) -> None:
+        self._check_running()
+        if proc.state == ProcessState.STOPPING:
+            await proc.wait_for(lambda p: p.state != ProcessState.STOPPING)
+        if proc.state in (ProcessState.STARTING, ProcessState.RUNNING):
+            raise errors.AlreadyStarted(proc.namespec)
+        try:
+            resolve_command(proc.config.command, self.child_env(proc))
+        except SpawnFailure as e:
+            if e.kind == "nofile":
+                raise errors.NoFile(e.message) from None
+            raise errors.NotExecutable(e.message) from None
+        proc.handle(Ev.START)
+        if not wait:
+            return
+        await proc.wait_for(lambda p: p.state not in (ProcessState.STARTING,
+                                                      ProcessState.BACKOFF))
+        if proc.state == ProcessState.RUNNING:
+            return
+        if proc.state == ProcessState.FATAL:
+            raise errors.SpawnError(proc.namespec)
+        raise errors.AbnormalTermination(proc.namespec)
+
+    async def stop(self, proc: Process, wait: bool = True) -> None:
+        if proc.state not in RUNNING_STATES:
+            raise errors.NotRunning(proc.namespec)
+        proc.handle(Ev.STOP)
+        if wait:
+            await proc.wait_for(lambda p: p.state in STOPPED_STATES)
+
+    def signal(self, proc: Process, signum: int) -> None:
+        if proc.state not in (ProcessState.STARTING, ProcessState.RUNNING,
+                              ProcessState.STOPPING) or not proc.pid:
+            raise errors.NotRunning(proc.namespec)
+        try:
+            proc.signal(signum)
+        except OSError as e:
+            raise errors.Failed(f"{proc.namespec}: {e}") from None
+
+    def send_stdin(self, proc: Process, data: bytes) -> None:
+        if not proc.pid or proc.state == ProcessState.STOPPING:
+            raise errors.NotRunning(proc.namespec)
+        try:
+            proc.write_stdin(data)
+        except OSError:
+            raise errors.NoFile(proc.namespec) from None
+
+    def clear_log(self, proc: Process) -> None:
+        try:
+            for sink in (proc.stdout_sink, proc.stderr_sink):
+                if sink is not None:
+                    sink.clear()
+        except OSError as e:
+            raise errors.Failed(f"{proc.namespec}: {e}") from None
+
+    def clear_main_log(self) -> None:
+        if self.log.path is None:
+            raise errors.NoFile()
+        try:
+            self.log.clear()
+        except OSError as e:
+            raise errors.Failed(str(e)) from None
+
+    def reopen_logs(self) -> None:
+        self.log.reopen()
+        for proc in self.processes():
+            proc.reopen_logs()
+
+    # --- runtime config changes ----------------------------------------------------------
+
+    def _read_config(self) -> Config:
+        return load_config(self.config.path, overrides=self.overrides)
+
+    def reload_config(self) -> tuple[list[str], list[str], list[str]]:
+        self._check_running()
+        try:
+            new = self._read_config()
+        except ConfigError as e:
+            raise errors.CantReread(str(e)) from None
+        # Daemon-wide settings only change on a full reload; groups change on reread.
+        running = self.config
+        new = dataclasses.replace(new, supervisord=running.supervisord,
+                                  unix_servers=running.unix_servers,
+                                  inet_servers=running.inet_servers)
+        active = dataclasses.replace(running, groups=tuple(g.config for g in self.groups()))
+        plan = diff_config(active, new)
+        self.config = new
+        return list(plan.added), list(plan.changed), list(plan.removed)
+
+    async def add_group(self, name: str) -> None:
+        self._check_running()
+        gconf = self.config.group(name)
+        if gconf is None:
+            raise errors.NoSuchProcess(name)
+        if name in self._groups:
+            raise errors.AlreadyAdded(name)
+        try:
+            group = self._activate(gconf)
+        except FcgiSocketError as e:
+            raise errors.Failed(str(e)) from None
+        self.log.info(f"added process group {name}")
+        self._autostart([group])
+
+    async def remove_group(self, name: str) -> None:
+        self._check_running()
+        group = self._groups.get(name)
+        if group is None:
+            raise errors.NoSuchProcess(name)
+        if any(p.state not in STOPPED_STATES for p in group.processes):
+            raise errors.StillRunning(name)
+        del self._groups[name]
+        group.close()
+        self.log.info(f"removed process group {name}")
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        if self._mood is not None and not self._mood.done():
+            self.state = SupervisorState.SHUTDOWN
+        self._set_mood("shutdown")
+
+    def request_restart(self) -> None:
+        self._set_mood("restart")
+
+    def _set_mood(self, mood: str) -> None:
+        if self._mood is not None and not self._mood.done():
+            self._mood.set_result(mood)
+
+    async def stop_all_ordered(self) -> None:
+        """Stop everything, highest priority first; one priority level at a time, each level
+        all at once, so many programs stop fast and dependencies still go down in order."""
+        procs = sorted(self.processes(),
+                       key=lambda p: (self._groups[p.group].config.priority, p.config.priority),
+                       reverse=True)
+        def key(p: Process) -> tuple[int, int]:
+            return (self._groups[p.group].config.priority, p.config.priority)
+
+        for _, level in groupby(procs, key=key):
+            batch = list(level)
+            for proc in batch:
+                if proc.state in RUNNING_STATES:
+                    proc.handle(Ev.STOP)
+            waiting = [p for p in batch if p.state not in STOPPED_STATES]
+            if waiting:
+                await asyncio.gather(*(p.wait_for(lambda q: q.state in STOPPED_STATES)
+                                       for p in waiting))
+
+    async def _handle_signals(self) -> None:
+        while True:
+            sig = await self._signals.get()
+            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                self.log.warn(f"received {sig.name} indicating exit request")
+                self.request_shutdown()
+            elif sig == signal.SIGHUP:
+                if self.stopping:
+                    self.log.warn("ignored SIGHUP indicating restart request (shutdown in progress)")
+                    continue
+                self.log.warn("received SIGHUP indicating restart request")
+                self.request_restart()
+            elif sig == signal.SIGUSR2:
+                self.log.info("received SIGUSR2 indicating log reopen request")
+                self.reopen_logs()
+            else:
+                self.log.debug(f"received {sig.name}, ignored")
+
+    async def run(self, serve: ServeFactory | None = None,
+                  ready: Callable[[], None] | None = None) -> int:
+        """Run until shut down; restarts in place on reload. Returns the exit status."""
+        loop = asyncio.get_running_loop()
+        self.reaper.install(loop)
+        signals.install(loop, self._signals)
+        async with asyncio.TaskGroup() as tasks:
+            sig_task = tasks.create_task(self._handle_signals())
+            try:
+                await self._serve_until_exit(serve, ready)
+            finally:
+                sig_task.cancel()
+                signals.uninstall(loop)
+                self.reaper.reap()
+                self.reaper.uninstall(loop)
+        return self.exit_code
+
+    async def _serve_until_exit(self, serve: ServeFactory | None,
+                                ready: Callable[[], None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self.state = SupervisorState.RUNNING
+            servers = await serve(self) if serve is not None else None
+            for gconf in self.config.groups:
+                try:
+                    self._activate(gconf)
+                except FcgiSocketError as e:
+                    self.log.error(str(e))
+            if ready is not None:
+                ready()
+                ready = None
+            self._autostart(self._groups.values())
+            new_config: Config | None = None
+            while True:
+                self._mood = loop.create_future()
+                mood = await self._mood
+                if mood == "shutdown":
+                    break
+                try:
+                    new_config = self._read_config()
+                    break
+                except ConfigError as e:
+                    # Refuse a broken config and keep the programs we have running.
+                    self.log.error(f"could not reload config, keeping the current one: {e}")
+            self.state = (SupervisorState.SHUTDOWN if new_config is None
+                          else SupervisorState.RESTARTING)
+            await self.stop_all_ordered()
+            for group in list(self._groups.values()):
+                group.close()
+            self._groups.clear()
+            if servers is not None:
+                await servers.close()
+            if new_config is None:
+                return
+            self.config = new_config
+            self.identifier = new_config.supervisord.identifier

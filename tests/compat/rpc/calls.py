@@ -1,0 +1,339 @@
+"""The calls recorded from supervisord 4.3 into golden.json, and replayed against corrald.
+
+Shared by `record_golden.py` (writes the file) and `test_golden.py` (compares). Each case
+is (key, method, params); what is kept of the answer is decided by `normalize`, so that
+values that differ from run to run (pids, times, temp paths) are reduced to their shape.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+import xmlrpc.client
+from typing import Any
+
+# A config both daemons can run. `{tmp}` is the temp directory.
+CONFIG = """\
+[unix_http_server]
+file={tmp}/rpc.sock
+
+[supervisord]
+logfile={tmp}/main.log
+pidfile={tmp}/daemon.pid
+childlogdir={tmp}
+identifier=golden
+nodaemon=true
+loglevel=debug
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{tmp}/rpc.sock
+
+[program:app]
+command=/bin/sleep 1000
+startsecs=0
+stdout_logfile={tmp}/app.out
+stderr_logfile={tmp}/app.err
+
+[program:echo]
+command=/bin/sh -c "echo hello; echo oops >&2; exec /bin/sleep 1000"
+startsecs=0
+stdout_logfile={tmp}/echo.out
+stderr_logfile={tmp}/echo.err
+
+[program:nolog]
+command=/bin/sleep 1000
+autostart=false
+stdout_logfile=NONE
+stderr_logfile=NONE
+
+[program:nofile]
+command=/nonexistent/command
+autostart=false
+
+[program:stubborn]
+command=/bin/sh -c "trap '' TERM; exec /bin/sh -c 'trap \\"\\" TERM; while :; do sleep 1; done'"
+startsecs=0
+stopwaitsecs=4
+priority=5
+
+[group:grp]
+programs=g1,g2
+
+[program:g1]
+command=/bin/sleep 1000
+startsecs=0
+
+[program:g2]
+command=/bin/sleep 1000
+startsecs=0
+autostart=false
+"""
+
+# Names of the processes in CONFIG, as (group, name), lexical.
+PROCESSES = [
+    ("app", "app"),
+    ("echo", "echo"),
+    ("grp", "g1"),
+    ("grp", "g2"),
+    ("nofile", "nofile"),
+    ("nolog", "nolog"),
+    ("stubborn", "stubborn"),
+]
+
+S = "supervisor."
+
+# (key, method, params). Order matters: later calls see the effects of earlier ones.
+CASES: list[tuple[str, str, list[Any]]] = [
+    ("getAPIVersion", S + "getAPIVersion", []),
+    ("getVersion", S + "getVersion", []),
+    ("getSupervisorVersion", S + "getSupervisorVersion", []),
+    ("getIdentification", S + "getIdentification", []),
+    ("getState", S + "getState", []),
+    ("getPID", S + "getPID", []),
+    ("getProcessInfo app", S + "getProcessInfo", ["app"]),
+    ("getProcessInfo grp:g1", S + "getProcessInfo", ["grp:g1"]),
+    ("getProcessInfo never started", S + "getProcessInfo", ["nolog"]),
+    ("getProcessInfo nosuch", S + "getProcessInfo", ["nosuch"]),
+    ("getProcessInfo grp:*", S + "getProcessInfo", ["grp:*"]),
+    ("getProcessInfo grp:nosuch", S + "getProcessInfo", ["grp:nosuch"]),
+    ("getProcessInfo no args", S + "getProcessInfo", []),
+    ("getProcessInfo int", S + "getProcessInfo", [5]),
+    ("getAllProcessInfo", S + "getAllProcessInfo", []),
+    ("getAllConfigInfo", S + "getAllConfigInfo", []),
+    ("startProcess running", S + "startProcess", ["app"]),
+    ("startProcess nofile", S + "startProcess", ["nofile"]),
+    ("startProcess nosuch", S + "startProcess", ["nosuch"]),
+    ("stopProcess not running", S + "stopProcess", ["nolog"]),
+    ("stopProcess nosuch", S + "stopProcess", ["nosuch:x"]),
+    ("signalProcess bad signal", S + "signalProcess", ["app", "BOGUS"]),
+    ("signalProcess not running", S + "signalProcess", ["nolog", "HUP"]),
+    ("signalProcess ok", S + "signalProcess", ["app", "CONT"]),
+    ("signalProcessGroup", S + "signalProcessGroup", ["grp", "SIGCONT"]),
+    ("signalProcessGroup nosuch", S + "signalProcessGroup", ["nosuch", "HUP"]),
+    ("readProcessStdoutLog", S + "readProcessStdoutLog", ["echo", 0, 0]),
+    ("readProcessLog", S + "readProcessLog", ["echo", 1, 3]),
+    ("readProcessStderrLog", S + "readProcessStderrLog", ["echo", -3, 0]),
+    ("readProcessStdoutLog past end", S + "readProcessStdoutLog", ["echo", 100, 0]),
+    ("readProcessStdoutLog NONE", S + "readProcessStdoutLog", ["nolog", 0, 0]),
+    ("readProcessStdoutLog bad args", S + "readProcessStdoutLog", ["echo", -1, 5]),
+    ("readProcessStdoutLog negative length", S + "readProcessStdoutLog", ["echo", 0, -1]),
+    ("readProcessStdoutLog group", S + "readProcessStdoutLog", ["grp:*", 0, 0]),
+    ("tailProcessStdoutLog", S + "tailProcessStdoutLog", ["echo", 0, 100]),
+    ("tailProcessLog offset", S + "tailProcessLog", ["echo", 2, 1000]),
+    ("tailProcessStderrLog short", S + "tailProcessStderrLog", ["echo", 0, 2]),
+    ("tailProcessStdoutLog past end", S + "tailProcessStdoutLog", ["echo", 50, 10]),
+    ("tailProcessStdoutLog NONE", S + "tailProcessStdoutLog", ["nolog", 0, 100]),
+    ("tailProcessStdoutLog nosuch", S + "tailProcessStdoutLog", ["nosuch", 0, 100]),
+    ("readLog bad args", S + "readLog", [-1, 5]),
+    ("readLog negative length", S + "readLog", [0, -1]),
+    ("readMainLog tail", S + "readMainLog", [-1, 0]),
+    ("sendProcessStdin int", S + "sendProcessStdin", ["app", 5]),
+    ("sendProcessStdin not running", S + "sendProcessStdin", ["nolog", "x"]),
+    ("sendProcessStdin nosuch", S + "sendProcessStdin", ["nosuch", "x"]),
+    ("sendProcessStdin ok", S + "sendProcessStdin", ["app", "hi\n"]),
+    ("sendRemoteCommEvent", S + "sendRemoteCommEvent", ["type", "data"]),
+    ("addProcessGroup active", S + "addProcessGroup", ["grp"]),
+    ("addProcessGroup nosuch", S + "addProcessGroup", ["nosuch"]),
+    ("removeProcessGroup running", S + "removeProcessGroup", ["app"]),
+    ("removeProcessGroup nosuch", S + "removeProcessGroup", ["nosuch"]),
+    ("reloadConfig", S + "reloadConfig", []),
+    ("clearProcessLogs nosuch", S + "clearProcessLogs", ["nosuch"]),
+    ("clearProcessLogs group", S + "clearProcessLogs", ["grp:*"]),
+    ("clearProcessLog", S + "clearProcessLog", ["nolog"]),
+    ("startProcessGroup", S + "startProcessGroup", ["grp"]),
+    ("startProcessGroup again", S + "startProcessGroup", ["grp"]),
+    ("startProcessGroup nosuch", S + "startProcessGroup", ["nosuch"]),
+    ("stopProcess grp:*", S + "stopProcess", ["grp:*"]),
+    ("stopProcessGroup none running", S + "stopProcessGroup", ["grp"]),
+    ("startProcess grp:* no wait", S + "startProcess", ["grp:*", False]),
+    # A stop signal sent between fork and exec is lost by 4.3; give the children time to exec.
+    ("pause", "", [0.5]),
+    ("stopProcessGroup", S + "stopProcessGroup", ["grp", True]),
+    ("startProcess one", S + "startProcess", ["grp:g2"]),
+    ("stopProcess one", S + "stopProcess", ["grp:g2"]),
+    ("getProcessInfo stopped", S + "getProcessInfo", ["grp:g2"]),
+    ("startAllProcesses", S + "startAllProcesses", []),
+    ("clearAllProcessLogs", S + "clearAllProcessLogs", []),
+    ("unknown a.b.c", "a.b.c", []),
+    ("unknown underscore", S + "_update", ["x"]),
+    ("unknown namespace", "nosuch.getState", []),
+    ("unknown method", S + "nosuch", []),
+    ("unknown no dot", "getState", []),
+    ("wrong arg count", S + "getAPIVersion", [1]),
+    ("system.listMethods", "system.listMethods", []),
+    ("system.methodHelp nosuch", "system.methodHelp", ["nosuch.x"]),
+    ("system.methodSignature nosuch", "system.methodSignature", ["nosuch.x"]),
+    ("system.methodSignature no args", "system.methodSignature", []),
+    (
+        "system.multicall",
+        "system.multicall",
+        [
+            [
+                {"methodName": S + "getAPIVersion", "params": []},
+                {"methodName": S + "getAPIVersion"},
+                {"params": []},
+                {"methodName": "system.multicall", "params": [[]]},
+                {"methodName": "nosuch.method", "params": []},
+                {"methodName": S + "getProcessInfo", "params": ["nosuch"]},
+                {"methodName": S + "getAPIVersion", "params": [1]},
+                {"methodName": S + "stopProcess", "params": ["nolog"]},
+                {"methodName": S + "getState", "params": []},
+            ]
+        ],
+    ),
+    ("system.multicall empty", "system.multicall", [[]]),
+]
+
+# Calls made while the daemon is shutting down (after supervisor.shutdown).
+SHUTDOWN_CASES: list[tuple[str, str, list[Any]]] = [
+    ("shutting down: getState", S + "getState", []),
+    ("shutting down: getAPIVersion", S + "getAPIVersion", []),
+    ("shutting down: getPID", S + "getPID", []),
+    ("shutting down: getProcessInfo", S + "getProcessInfo", ["app"]),
+    ("shutting down: sendRemoteCommEvent", S + "sendRemoteCommEvent", ["t", "d"]),
+    ("shutting down: system.listMethods", "system.listMethods", []),
+    ("shutting down: shutdown", S + "shutdown", []),
+]
+
+# Keys whose values change between runs: kept as their type name only.
+VOLATILE = {"pid", "start", "stop", "now", "description"}
+
+
+def normalize(value: Any, tmp: str) -> Any:
+    """Reduce an answer to what must match exactly between supervisord and corrald."""
+    if isinstance(value, dict):
+        return {k: _leaf(k, v, tmp) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v, tmp) for v in value]
+    if isinstance(value, str):
+        return value.replace(tmp, "<tmp>")
+    return value
+
+
+def _leaf(key: str, value: Any, tmp: str) -> Any:
+    if key == "description" and isinstance(value, str):
+        return _describe_shape(value)
+    if key in VOLATILE or (key == "uid" and isinstance(value, int)):
+        return f"<{type(value).__name__}>"
+    return normalize(value, tmp)
+
+
+def _describe_shape(text: str) -> str:
+    """Descriptions hold pids and clock times; keep only their form."""
+    if text.startswith("pid "):
+        return "pid <N>, uptime <H:MM:SS>"
+    if text and text[0].isalpha() and text[:3].isalpha() and text[3:4] == " " and "M" in text:
+        return "<%b %d %I:%M %p>"
+    return text
+
+
+def call(proxy: xmlrpc.client.ServerProxy, method: str, params: list[Any], tmp: str) -> Any:
+    """One call, as {'result': ...} or {'fault': [code, string]}."""
+    if not method:
+        time.sleep(params[0])
+        return {"result": None}
+    try:
+        result = getattr(proxy, method)(*params)
+    except xmlrpc.client.Fault as fault:
+        return {"fault": [fault.faultCode, fault.faultString.replace(tmp, "<tmp>")]}
+    except xmlrpc.client.ProtocolError as err:
+        return {"http_error": err.errcode}
+    return {"result": normalize(result, tmp)}
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self.path)
+        self.sock = sock
+
+
+class UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return UnixHTTPConnection(self.path)
+
+
+def proxy_for(socket_path: str) -> xmlrpc.client.ServerProxy:
+    return xmlrpc.client.ServerProxy("http://localhost", transport=UnixTransport(socket_path))
+
+
+def raw_request(
+    socket_path: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """A plain HTTP request; the body is read only for non-streaming answers."""
+    conn = UnixHTTPConnection(socket_path)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        data = b"" if path.startswith("/logtail") and resp.status == 200 else resp.read()
+        return resp.status, hdrs, data
+    finally:
+        conn.close()
+
+
+GET_API_VERSION_BODY = (
+    b"<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getAPIVersion</methodName>\n"
+    b"<params>\n</params>\n</methodCall>\n"
+)
+
+# Raw requests: (key, method, path, body). Status, chosen headers and (short) bodies kept.
+RAW: list[tuple[str, str, str, bytes | None]] = [
+    ("POST /RPC2 getAPIVersion", "POST", "/RPC2", GET_API_VERSION_BODY),
+    ("GET /RPC2", "GET", "/RPC2", None),
+    ("POST /RPC2 garbage", "POST", "/RPC2", b"this is not xml"),
+    (
+        "POST /RPC2 no methodName",
+        "POST",
+        "/RPC2",
+        b"<?xml version='1.0'?><methodCall><params></params></methodCall>",
+    ),
+    (
+        "POST /RPC2 no params",
+        "POST",
+        "/RPC2",
+        b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName>"
+        b"</methodCall>",
+    ),
+    (
+        "POST /RPC2 i8 offsets",
+        "POST",
+        "/RPC2",
+        b"<?xml version='1.0'?><methodCall><methodName>supervisor.readProcessStdoutLog"
+        b"</methodName><params><param><value>echo</value></param>"
+        b"<param><value><i8>0</i8></value></param><param><value><i8>0</i8></value></param>"
+        b"</params></methodCall>",
+    ),
+    ("GET /ok.html", "GET", "/ok.html", None),
+    ("GET /logtail/nosuch", "GET", "/logtail/nosuch", None),
+    ("GET /logtail/nolog", "GET", "/logtail/nolog", None),
+    ("GET /logtail/echo/bogus", "GET", "/logtail/echo/bogus", None),
+    ("GET /logtail/echo", "GET", "/logtail/echo", None),
+    ("GET /logtail/echo/stderr", "GET", "/logtail/echo/stderr", None),
+    ("POST /logtail/echo", "POST", "/logtail/echo", b""),
+    ("GET /mainlogtail", "GET", "/mainlogtail", None),
+]
+
+KEPT_HEADERS = ("content-type", "x-accel-buffering", "transfer-encoding")
+
+
+def raw_case(socket_path: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+    status, hdrs, data = raw_request(socket_path, method, path, body)
+    kept = {h: hdrs[h] for h in KEPT_HEADERS if h in hdrs}
+    out: dict[str, Any] = {"status": status, "headers": kept}
+    if "text/xml" in hdrs.get("content-type", "") or path == "/ok.html":
+        out["body"] = data.decode("utf-8")
+    return out

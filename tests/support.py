@@ -1,0 +1,145 @@
+"""Test support: run a real corrald in a temp dir and talk to it over its real unix socket."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return UnixHTTPConnection(self._path)
+
+
+def rpc_proxy(sock_path: str) -> Any:
+    return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=UnixTransport(sock_path))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+               what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def env_for_children() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Daemon:
+    """A corrald in the foreground in `tmp`, config given as the program sections."""
+
+    def __init__(self, tmp: Path, programs: str, *, supervisord: str = "",
+                 extra: str = "") -> None:
+        self.tmp = tmp
+        self.sock = str(tmp / "corral.sock")
+        self.logfile = tmp / "corrald.log"
+        self.conf = tmp / "corral.conf"
+        self.conf.write_text(textwrap.dedent(f"""\
+            [supervisord]
+            logfile={self.logfile}
+            pidfile={tmp / 'corrald.pid'}
+            childlogdir={tmp}
+            loglevel=debug
+            {textwrap.dedent(supervisord).strip()}
+
+            [unix_http_server]
+            file={self.sock}
+
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+            [supervisorctl]
+            serverurl=unix://{self.sock}
+
+            {textwrap.dedent(extra).strip()}
+            """) + "\n" + textwrap.dedent(programs))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str, wait: bool = True) -> Daemon:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "corral.daemon.main", "-n", "-c", str(self.conf), *args],
+            env=env_for_children(), stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "corrald.stderr", "wb"))
+        if wait:
+            wait_until(self._answers, timeout=15, what="corrald to answer")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"corrald exited with {self.proc.returncode}: "
+                                 f"{self.stderr()}\n{self.log()}")
+        try:
+            self.rpc.supervisor.getState()
+            return True
+        except OSError:
+            return False
+
+    @property
+    def rpc(self) -> Any:
+        return rpc_proxy(self.sock)
+
+    def info(self, name: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.rpc.supervisor.getProcessInfo(name)
+        return info
+
+    def wait_state(self, name: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        return wait_until(lambda: (i := self.info(name))["statename"] == state and i,
+                          timeout=timeout, what=f"{name} to be {state}")
+
+    def log(self) -> str:
+        return self.logfile.read_text() if self.logfile.exists() else ""
+
+    def stderr(self) -> str:
+        p = self.tmp / "corrald.stderr"
+        return p.read_text() if p.exists() else ""
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        return wait_until(lambda: text in self.log() and self.log(), timeout=timeout,
+                          what=f"{text!r} in the main log")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)

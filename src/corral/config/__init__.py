@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+# Eager: the submodule is named like the function, so it must be imported (then shadowed) here.
+from corral.config.diff import ReloadPlan, diff
 from corral.config.model import AUTO, Config, ConfigError, CtlConfig, GroupConfig, Warning_
 
 if TYPE_CHECKING:
     from corral.config.build import load
     from corral.config.ctlconf import load_ctl
-    from corral.config.diff import ReloadPlan, diff
 
 __all__ = [
     "AUTO",
@@ -35,8 +36,6 @@ __all__ = [
 _LAZY = {
     "load": "corral.config.build",
     "load_ctl": "corral.config.ctlconf",
-    "diff": "corral.config.diff",
-    "ReloadPlan": "corral.config.diff",
 }
 
 

@@ -149,7 +149,14 @@ class CaptureSplitter:
 
 
 class OutputPump:
-    """Moves one child output pipe into a RotatingFile (or nowhere) and callbacks."""
+    """Moves one child output pipe into a RotatingFile (or nowhere) and callbacks.
+
+    on_data gets every chunk of output in order (after strip_ansi), captured or
+    not: log events and the debug copy to the main log hang off it. With
+    capture_maxbytes > 0, text between the XSUPERVISOR tokens skips the sink and
+    each finished capture goes to on_capture. on_error is told (once per run of
+    failures) when the sink cannot be written; the pipe keeps draining anyway.
+    """
 
     def __init__(
         self,

@@ -6,6 +6,8 @@ All state lives on one event loop. Signal handlers and RPCs only ask; this objec
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import dataclasses
 import glob
 import os
@@ -16,6 +18,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from itertools import groupby
+
+import psutil
 
 from corral.config import load as load_config
 from corral.config.diff import diff as diff_config
@@ -32,6 +36,16 @@ from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, Sup
 
 # Opened by the daemon (the server layer), handed in so the runtime never imports it.
 ServeFactory = Callable[["Supervisor"], Awaitable["Closable"]]
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of our programs come to us (as they would to PID 1), so we reap them."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 class Closable:
@@ -129,6 +143,8 @@ class Supervisor:
             return None
 
         def copy(data: bytes) -> None:
+            if not data:
+                return
             text = data.decode("utf-8", "replace")
             self.log.debug(f"{proc.name!r} {channel} output:\n{text}")
 
@@ -336,6 +352,31 @@ class Supervisor:
                 await asyncio.gather(*(p.wait_for(lambda q: q.state in STOPPED_STATES)
                                        for p in waiting))
 
+    async def _end_orphans(self) -> None:
+        """Leave nothing behind: descendants that outlived their program get TERM, then KILL."""
+        try:
+            left = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        if not left:
+            return
+        for child in left:
+            with contextlib.suppress(psutil.Error):
+                self.log.info(f"terminating leftover process {child.pid} ({child.name()})")
+                child.terminate()
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            self.reaper.reap()
+            left = [c for c in left if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+            if not left:
+                return
+            await asyncio.sleep(0.05)
+        for child in left:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        await asyncio.sleep(0.05)
+        self.reaper.reap()
+
     async def _handle_signals(self) -> None:
         while True:
             sig = await self._signals.get()
@@ -358,6 +399,7 @@ class Supervisor:
                   ready: Callable[[], None] | None = None) -> int:
         """Run until shut down; restarts in place on reload. Returns the exit status."""
         loop = asyncio.get_running_loop()
+        become_subreaper()
         self.reaper.install(loop)
         signals.install(loop, self._signals)
         async with asyncio.TaskGroup() as tasks:
@@ -365,6 +407,7 @@ class Supervisor:
             try:
                 await self._serve_until_exit(serve, ready)
             finally:
+                await self._end_orphans()
                 sig_task.cancel()
                 signals.uninstall(loop)
                 self.reaper.reap()

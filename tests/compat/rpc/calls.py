@@ -8,6 +8,7 @@ values that differ from run to run (pids, times, temp paths) are reduced to thei
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import time
 import xmlrpc.client
@@ -199,6 +200,9 @@ SHUTDOWN_CASES: list[tuple[str, str, list[Any]]] = [
     ("shutting down: shutdown", S + "shutdown", []),
 ]
 
+# AUTO child logs carry a random suffix: `<name>-stdout---<identifier>-<random>.log`.
+AUTO_LOG = re.compile(r"(---golden)-[A-Za-z0-9_]+\.log")
+
 # Keys whose values change between runs: kept as their type name only.
 VOLATILE = {"pid", "start", "stop", "now", "description"}
 
@@ -210,7 +214,7 @@ def normalize(value: Any, tmp: str) -> Any:
     if isinstance(value, list):
         return [normalize(v, tmp) for v in value]
     if isinstance(value, str):
-        return value.replace(tmp, "<tmp>")
+        return AUTO_LOG.sub(r"\1-<random>.log", value.replace(tmp, "<tmp>"))
     return value
 
 
@@ -279,7 +283,7 @@ def raw_request(
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         hdrs = {k.lower(): v for k, v in resp.getheaders()}
-        data = b"" if path.startswith("/logtail") and resp.status == 200 else resp.read()
+        data = b"" if "logtail" in path and resp.status == 200 else resp.read()
         return resp.status, hdrs, data
     finally:
         conn.close()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import random
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from corral.logs.rotating import RotatingFile
 
@@ -200,3 +204,27 @@ def test_symlinked_target_like_redirected_dev_stdout_is_never_renamed(tmp_path: 
     assert link.is_symlink()
     assert not Path(f"{link}.1").exists()
     assert real.read_bytes() == b"0123456789" * 10
+
+
+@pytest.mark.parametrize("stdout_kind", ["pipe", "file"])
+def test_real_dev_stdout_with_rotation_enabled(tmp_path: Path, stdout_kind: str) -> None:
+    code = (
+        "from corral.logs.rotating import RotatingFile\n"
+        "rf = RotatingFile('/dev/stdout', maxbytes=1024, backups=3)\n"
+        "for i in range(500):\n"
+        "    rf.write(b'%04d\\n' % i)\n"
+        "rf.reopen(); rf.clear(); rf.write(b'end\\n'); rf.close()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    expected = b"".join(b"%04d\n" % i for i in range(500)) + b"end\n"
+    if stdout_kind == "pipe":
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, check=True
+        ).stdout
+    else:
+        target = tmp_path / "out.txt"
+        with open(target, "wb") as f:
+            subprocess.run([sys.executable, "-c", code], env=env, stdout=f, check=True)
+        out = target.read_bytes()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    assert out == expected

@@ -1,0 +1,116 @@
+"""The structs of Supervisor's API, built from runtime objects and config.
+
+Dict key order is part of the wire format (XML-RPC structs keep insertion order and
+some clients print them), so each builder writes its keys in supervisord 4.3's order.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from corral.api import ProcessLike
+from corral.config.model import AUTO, GroupConfig, ProcessConfig
+from corral.wire.faults import FaultCode
+from corral.wire.records import ProcessInfo, ResultStruct, capped
+from corral.wire.states import ProcessState
+
+
+def process_info(proc: ProcessLike, now: float | None = None) -> ProcessInfo:
+    start = capped(proc.laststart)
+    stop = capped(proc.laststop)
+    now_i = capped(time.time() if now is None else now)
+    state = ProcessState(proc.state)
+    stdout = proc.stdout_logfile or ""
+    return {
+        "name": proc.name,
+        "group": proc.group,
+        "start": start,
+        "stop": stop,
+        "now": now_i,
+        "state": int(state),
+        "statename": state.name,
+        "spawnerr": proc.spawnerr or "",
+        "exitstatus": proc.exitstatus or 0,
+        "logfile": stdout,  # deprecated alias of stdout_logfile, still read by old clients
+        "stdout_logfile": stdout,
+        "stderr_logfile": proc.stderr_logfile or "",
+        "pid": proc.pid or 0,
+        "description": description(
+            state, start, stop, now_i, proc.pid or 0, proc.spawnerr or "", proc.name
+        ),
+    }
+
+
+def description(
+    state: ProcessState, start: int, stop: int, now: int, pid: int, spawnerr: str, name: str
+) -> str:
+    """The human text `status` prints after the state name."""
+    if state == ProcessState.RUNNING:
+        uptime = timedelta(seconds=max(0, now - start))  # clock set back: never negative
+        return f"pid {pid}, uptime {uptime}"
+    if state in (ProcessState.BACKOFF, ProcessState.FATAL):
+        return spawnerr or f'unknown error (try "tail {name}")'
+    if state in (ProcessState.STOPPED, ProcessState.EXITED):
+        if not start:
+            return "Not started"
+        return time.strftime("%b %d %I:%M %p", time.localtime(stop))
+    return ""
+
+
+def result_struct(proc: ProcessLike, code: FaultCode, text: str) -> ResultStruct:
+    """One entry of a group/all operation's answer ('OK' with SUCCESS)."""
+    return {"name": proc.name, "group": proc.group, "status": int(code), "description": text}
+
+
+def _wire(value: Any) -> Any:
+    # XML-RPC has no None and no sentinel: 4.3 sends these spellings instead.
+    if value is None:
+        return "none"
+    if value == AUTO:
+        return "auto"
+    return value
+
+
+def config_info(group: GroupConfig, proc: ProcessConfig, inuse: bool) -> dict[str, Any]:
+    """One entry of getAllConfigInfo (omits what 4.3 omits: autorestart, environment...)."""
+    out, err = proc.stdout, proc.stderr
+    info: dict[str, Any] = {
+        "autostart": proc.autostart,
+        "directory": proc.directory,
+        "uid": proc.uid,
+        "command": proc.command,
+        "exitcodes": list(proc.exitcodes),
+        "group": group.name,
+        "group_prio": group.priority,
+        "inuse": inuse,
+        "killasgroup": proc.killasgroup,
+        "name": proc.name,
+        "process_prio": proc.priority,
+        "redirect_stderr": proc.redirect_stderr,
+        "startretries": proc.startretries,
+        "startsecs": proc.startsecs,
+        "stdout_capture_maxbytes": out.capture_maxbytes,
+        "stdout_events_enabled": out.events_enabled,
+        "stdout_logfile": out.logfile,
+        "stdout_logfile_backups": out.backups,
+        "stdout_logfile_maxbytes": out.maxbytes,
+        "stdout_syslog": out.syslog,
+        "stopsignal": int(proc.stopsignal),
+        "stopwaitsecs": proc.stopwaitsecs,
+        "stderr_capture_maxbytes": err.capture_maxbytes,
+        "stderr_events_enabled": err.events_enabled,
+        "stderr_logfile": err.logfile,
+        "stderr_logfile_backups": err.backups,
+        "stderr_logfile_maxbytes": err.maxbytes,
+        "stderr_syslog": err.syslog,
+        "serverurl": proc.serverurl or None,
+    }
+    return {key: _wire(value) for key, value in info.items()}
+
+
+def all_config_info(entries: list[tuple[GroupConfig, ProcessConfig, bool]]) -> list[dict[str, Any]]:
+    infos = [config_info(g, p, inuse) for g, p, inuse in entries]
+    infos.sort(key=lambda info: info["name"])  # stable: same-named processes keep group order
+    return infos

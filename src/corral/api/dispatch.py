@@ -1,0 +1,249 @@
+"""Method table, request parsing, argument checks and fault translation for XML-RPC.
+
+Only methods added to a `Registry` can be called: a name is looked up whole in a dict,
+never resolved by attribute traversal. Errors, as the caller sees them:
+
+    BadRequest                      body unparsable / no method name -> HTTP 400
+    Fault UNKNOWN_METHOD            not exactly 'ns.method', leading '_', or not in the table
+    Fault INCORRECT_PARAMETERS      wrong argument count or type
+    Fault SHUTDOWN_STATE            guarded method while the daemon shuts down or reloads
+    Fault <code>                    a runtime.errors.RuntimeFault raised by the method
+    Fault FAILED                    anything else the method raised (logged; never a crash)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import inspect
+import traceback
+import xml.etree.ElementTree as ET
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from corral.api import LoggerLike
+from corral.runtime.errors import RuntimeFault
+from corral.wire.faults import FaultCode, fault_string
+
+
+class BadRequest(Exception):
+    """The request body is not an XML-RPC call we can read (answered with HTTP 400)."""
+
+
+REQUIRED: Any = object()  # Param.default for arguments that must be given
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # the XML-RPC type methodSignature reports: string, int, boolean, array, struct
+    default: Any = REQUIRED
+    strict: bool = True  # False: passed through unchecked, the method reports its own fault
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str  # 'namespace.method'
+    func: Callable[..., Any]  # plain or async; called with the checked arguments
+    returns: str
+    params: tuple[Param, ...] = ()
+    help: str = ""
+    guarded: bool = False  # raises SHUTDOWN_STATE while the daemon is stopping
+
+    @property
+    def signature(self) -> list[str]:
+        return [self.returns, *(p.type for p in self.params)]
+
+
+def fault(code: FaultCode, detail: str | None = None) -> xmlrpc.client.Fault:
+    return xmlrpc.client.Fault(int(code), fault_string(code, detail))
+
+
+def failed_fault(exc: BaseException) -> xmlrpc.client.Fault:
+    """An unexpected exception, worded as Supervisor words it: 'FAILED: <class>:<message>'."""
+    return fault(FaultCode.FAILED, f"{type(exc)!s}:{exc}")
+
+
+class Registry:
+    def __init__(
+        self,
+        log: LoggerLike | None = None,
+        shutting_down: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._methods: dict[str, Method] = {}
+        self._log = log
+        self.shutting_down = shutting_down
+
+    def add(self, method: Method) -> None:
+        namespace, _, short = method.name.partition(".")
+        if not namespace or not short or "." in short or short.startswith("_"):
+            raise ValueError(f"not a callable XML-RPC name: {method.name!r}")
+        self._methods[method.name] = method
+
+    def add_all(self, methods: Iterable[Method]) -> None:
+        for method in methods:
+            self.add(method)
+
+    def names(self) -> list[str]:
+        return sorted(self._methods)
+
+    def get(self, name: str) -> Method | None:
+        return self._methods.get(name)
+
+    def lookup(self, name: object) -> Method:
+        if not isinstance(name, str):
+            raise fault(FaultCode.UNKNOWN_METHOD)
+        parts = name.split(".")
+        if len(parts) != 2 or parts[1].startswith("_"):
+            raise fault(FaultCode.UNKNOWN_METHOD)
+        method = self._methods.get(name)
+        if method is None:
+            raise fault(FaultCode.UNKNOWN_METHOD)
+        return method
+
+    async def call(self, name: object, params: Sequence[Any]) -> Any:
+        """Run one call; every failure comes out as an xmlrpc.client.Fault."""
+        method = self.lookup(name)
+        args = bind(method, params)
+        if method.guarded and self.shutting_down():
+            raise fault(FaultCode.SHUTDOWN_STATE)
+        try:
+            result = method.func(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except xmlrpc.client.Fault:
+            raise
+        except RuntimeFault as exc:
+            raise fault(exc.code, exc.detail)
+        except Exception as exc:
+            self._error(f"XML-RPC method {method.name}() raised: {traceback.format_exc()}")
+            raise failed_fault(exc)
+        return result
+
+    async def handle(self, body: bytes) -> bytes:
+        """One POST /RPC2: request body in, methodResponse body out."""
+        method, params = parse_request(body)
+        self._trace(f"XML-RPC method called: {method}()")
+        try:
+            value = await self.call(method, params)
+        except xmlrpc.client.Fault as exc:
+            self._trace(f"XML-RPC method {method}() returned fault: [{exc.faultCode}] "
+                        f"{exc.faultString}")
+            return marshal_fault(exc)
+        self._trace(f"XML-RPC method {method}() returned successfully")
+        try:
+            return marshal(value)
+        except Exception as exc:  # e.g. None or an int beyond 32 bits in a result
+            self._error(f"XML-RPC method {method}() result cannot be marshalled: {exc!r}")
+            return marshal_fault(failed_fault(exc))
+
+    def _error(self, msg: str) -> None:
+        if self._log is not None:
+            self._log.error(msg)
+
+    def _trace(self, msg: str) -> None:
+        if self._log is not None:
+            self._log.trace(msg)
+
+
+def bind(method: Method, params: Sequence[Any]) -> list[Any]:
+    """Check count and types of the arguments; apply defaults."""
+    if not isinstance(params, list | tuple) or len(params) > len(method.params):
+        raise fault(FaultCode.INCORRECT_PARAMETERS)
+    args: list[Any] = []
+    for i, param in enumerate(method.params):
+        if i < len(params):
+            args.append(_coerce(param, params[i]))
+        elif param.default is REQUIRED:
+            raise fault(FaultCode.INCORRECT_PARAMETERS)
+        else:
+            args.append(param.default)
+    return args
+
+
+def _coerce(param: Param, value: Any) -> Any:
+    if not param.strict:
+        return value
+    kind = param.type
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "int":
+        if isinstance(value, int):
+            return int(value)
+        # 4.3 reads i8 (and other unknown tags) as text, then int()s offsets: keep that working.
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    if kind == "boolean" and isinstance(value, int):
+        return bool(value)
+    if kind == "array" and isinstance(value, list):
+        return value
+    if kind == "struct" and isinstance(value, dict):
+        return value
+    raise fault(FaultCode.INCORRECT_PARAMETERS)
+
+
+# -- wire format ------------------------------------------------------------------------
+
+
+def marshal(value: Any) -> bytes:
+    return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8")
+
+
+def marshal_fault(exc: xmlrpc.client.Fault) -> bytes:
+    return xmlrpc.client.dumps(exc).encode("utf-8")
+
+
+def parse_request(body: bytes) -> tuple[str, list[Any]]:
+    """(method name, params) of a methodCall, read the way supervisord 4.3 reads it.
+
+    Types int, i4, boolean, string, double, dateTime.iso8601, base64 (decoded to text),
+    array and struct are converted; a bare <value> is a string; any other type tag (i8,
+    nil, ...) arrives as its text. <params> may be missing.
+    """
+    try:
+        root = ET.fromstring(body)
+        name_el = root.find("methodName")
+        name = name_el.text if name_el is not None else None
+        if not name:
+            raise BadRequest("no method name")
+        params_el = root.find("params")
+        params = [] if params_el is None else [_param(p) for p in params_el]
+    except BadRequest:
+        raise
+    except (ET.ParseError, ValueError, TypeError, IndexError, binascii.Error) as exc:
+        raise BadRequest(f"unmarshallable: {exc}")
+    return name, params
+
+
+def _param(param: ET.Element) -> Any:
+    return _value(param[0])
+
+
+def _value(value: ET.Element) -> Any:
+    if len(value) == 0:
+        return value.text or ""
+    typed = value[0]
+    tag, text = typed.tag, typed.text
+    if tag in ("int", "i4"):
+        return int(text)  # type: ignore[arg-type]  # None -> TypeError -> BadRequest
+    if tag == "boolean":
+        return text == "1"
+    if tag == "string":
+        return text or ""
+    if tag == "double":
+        return float(text)  # type: ignore[arg-type]
+    if tag == "dateTime.iso8601":
+        return datetime.strptime(text or "", "%Y%m%dT%H:%M:%S")
+    if tag == "base64":
+        return base64.b64decode((text or "").encode("ascii")).decode("utf-8")
+    if tag == "array":
+        return [_value(v) for v in typed[0]]
+    if tag == "struct":
+        return {(m[0].text or ""): _value(m[1]) for m in typed}
+    return text

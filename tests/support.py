@@ -43,8 +43,12 @@ def rpc_proxy(sock_path: str) -> Any:
     return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=UnixTransport(sock_path))
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -64,16 +68,16 @@ def env_for_children() -> dict[str, str]:
 class Daemon:
     """A corrald in the foreground in `tmp`, config given as the program sections."""
 
-    def __init__(self, tmp: Path, programs: str, *, supervisord: str = "",
-                 extra: str = "") -> None:
+    def __init__(self, tmp: Path, programs: str, *, supervisord: str = "", extra: str = "") -> None:
         self.tmp = tmp
         self.sock = str(tmp / "corral.sock")
         self.logfile = tmp / "corrald.log"
         self.conf = tmp / "corral.conf"
-        self.conf.write_text(textwrap.dedent(f"""\
+        self.conf.write_text(
+            textwrap.dedent(f"""\
             [supervisord]
             logfile={self.logfile}
-            pidfile={tmp / 'corrald.pid'}
+            pidfile={tmp / "corrald.pid"}
             childlogdir={tmp}
             loglevel=debug
             {textwrap.dedent(supervisord).strip()}
@@ -88,14 +92,20 @@ class Daemon:
             serverurl=unix://{self.sock}
 
             {textwrap.dedent(extra).strip()}
-            """) + "\n" + textwrap.dedent(programs))
+            """)
+            + "\n"
+            + textwrap.dedent(programs)
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *args: str, wait: bool = True) -> Daemon:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "corral.daemon.main", "-n", "-c", str(self.conf), *args],
-            env=env_for_children(), stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "corrald.stderr", "wb"))
+        with open(self.tmp / "corrald.stderr", "wb") as errfile:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "corral.daemon.main", "-n", "-c", str(self.conf), *args],
+                env=env_for_children(),
+                stdout=subprocess.DEVNULL,
+                stderr=errfile,
+            )
         if wait:
             wait_until(self._answers, timeout=15, what="corrald to answer")
         return self
@@ -103,8 +113,9 @@ class Daemon:
     def _answers(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise AssertionError(f"corrald exited with {self.proc.returncode}: "
-                                 f"{self.stderr()}\n{self.log()}")
+            raise AssertionError(
+                f"corrald exited with {self.proc.returncode}: {self.stderr()}\n{self.log()}"
+            )
         try:
             self.rpc.supervisor.getState()
             return True
@@ -120,8 +131,11 @@ class Daemon:
         return info
 
     def wait_state(self, name: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
-        return wait_until(lambda: (i := self.info(name))["statename"] == state and i,
-                          timeout=timeout, what=f"{name} to be {state}")
+        return wait_until(
+            lambda: (i := self.info(name))["statename"] == state and i,
+            timeout=timeout,
+            what=f"{name} to be {state}",
+        )
 
     def log(self) -> str:
         return self.logfile.read_text() if self.logfile.exists() else ""
@@ -131,8 +145,11 @@ class Daemon:
         return p.read_text() if p.exists() else ""
 
     def wait_log(self, text: str, timeout: float = 10.0) -> str:
-        return wait_until(lambda: text in self.log() and self.log(), timeout=timeout,
-                          what=f"{text!r} in the main log")
+        return wait_until(
+            lambda: text in self.log() and self.log(),
+            timeout=timeout,
+            what=f"{text!r} in the main log",
+        )
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None

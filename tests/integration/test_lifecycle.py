@@ -45,8 +45,9 @@ def test_kill_9_brings_it_back(daemon):
     d = daemon(prog("app", f"{PY} {FIX}/sleeper.py", startsecs=0, autorestart="true"))
     first = d.wait_state("app", "RUNNING")["pid"]
     os.kill(first, signal.SIGKILL)
-    second = wait_until(lambda: (p := d.info("app")["pid"]) not in (0, first) and p,
-                        what="a new pid")
+    second = wait_until(
+        lambda: (p := d.info("app")["pid"]) not in (0, first) and p, what="a new pid"
+    )
     assert second != first
     log = d.log()
     assert "exited: app (terminated by SIGKILL; not expected)" in log
@@ -118,8 +119,9 @@ def test_stop_sends_stopsignal_and_logs(daemon):
 
 def test_stopwaitsecs_then_sigkill(daemon, tmp_path):
     out = tmp_path / "stubborn.log"
-    d = daemon(prog("stubborn", f"{PY} {FIX}/stubborn.py", startsecs=0, stopwaitsecs=1,
-                    stdout_logfile=out))
+    d = daemon(
+        prog("stubborn", f"{PY} {FIX}/stubborn.py", startsecs=0, stopwaitsecs=1, stdout_logfile=out)
+    )
     d.wait_state("stubborn", "RUNNING")
     wait_until(lambda: out.exists() and "ready" in out.read_text(), what="handler installed")
     t0 = time.monotonic()
@@ -134,23 +136,31 @@ def test_stopwaitsecs_then_sigkill(daemon, tmp_path):
 
 def test_stopasgroup_kills_grandchildren(daemon, tmp_path):
     out = tmp_path / "forker.log"
-    d = daemon(prog("forker", f"{PY} {FIX}/forker.py", startsecs=0, stopasgroup="true",
-                    stdout_logfile=out))
+    d = daemon(
+        prog("forker", f"{PY} {FIX}/forker.py", startsecs=0, stopasgroup="true", stdout_logfile=out)
+    )
     d.wait_state("forker", "RUNNING")
-    text = wait_until(lambda: out.exists() and "grandchild=" in out.read_text()
-                      and out.read_text(), what="grandchild pid")
+    text = wait_until(
+        lambda: out.exists() and "grandchild=" in out.read_text() and out.read_text(),
+        what="grandchild pid",
+    )
     grandchild = int(text.split("grandchild=")[1].split()[0])
     assert psutil.pid_exists(grandchild)
     d.rpc.supervisor.stopProcess("forker")
-    wait_until(lambda: not psutil.pid_exists(grandchild)
-               or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE,
-               what="grandchild gone")
+    wait_until(
+        lambda: (
+            not psutil.pid_exists(grandchild)
+            or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+        ),
+        what="grandchild gone",
+    )
 
 
 def test_priority_order_start_ascending_stop_descending(daemon):
     programs = "".join(
         prog(name, f"{PY} {FIX}/sleeper.py", startsecs=0, priority=prio)
-        for name, prio in (("late", 300), ("early", 100), ("middle", 200)))
+        for name, prio in (("late", 300), ("early", 100), ("middle", 200))
+    )
     d = daemon(programs)
     for n in ("early", "middle", "late"):
         d.wait_state(n, "RUNNING")
@@ -164,8 +174,16 @@ def test_priority_order_start_ascending_stop_descending(daemon):
 
 
 def test_numprocs_naming_and_process_num(daemon):
-    d = daemon(prog("worker", f"{PY} {FIX}/sleeper.py", startsecs=0, numprocs=3,
-                    numprocs_start=1, process_name="%(program_name)s_%(process_num)02d"))
+    d = daemon(
+        prog(
+            "worker",
+            f"{PY} {FIX}/sleeper.py",
+            startsecs=0,
+            numprocs=3,
+            numprocs_start=1,
+            process_name="%(program_name)s_%(process_num)02d",
+        )
+    )
     names = sorted(i["name"] for i in d.rpc.supervisor.getAllProcessInfo())
     assert names == ["worker_01", "worker_02", "worker_03"]
     for n in names:
@@ -175,14 +193,24 @@ def test_numprocs_naming_and_process_num(daemon):
 
 def test_environment_directory_umask(daemon, tmp_path):
     out = tmp_path / "env.log"
-    d = daemon(prog("envy", f"{PY} {FIX}/sleeper.py FOO SUPERVISOR_ENABLED SUPERVISOR_PROCESS_NAME "
-                            "SUPERVISOR_GROUP_NAME SUPERVISOR_SERVER_URL GLOBAL",
-                    startsecs=0, environment='FOO="a,b"', directory=tmp_path, umask="027",
-                    stdout_logfile=out),
-               supervisord="environment=GLOBAL=yes")
+    d = daemon(
+        prog(
+            "envy",
+            f"{PY} {FIX}/sleeper.py FOO SUPERVISOR_ENABLED SUPERVISOR_PROCESS_NAME "
+            "SUPERVISOR_GROUP_NAME SUPERVISOR_SERVER_URL GLOBAL",
+            startsecs=0,
+            environment='FOO="a,b"',
+            directory=tmp_path,
+            umask="027",
+            stdout_logfile=out,
+        ),
+        supervisord="environment=GLOBAL=yes",
+    )
     d.wait_state("envy", "RUNNING")
-    text = wait_until(lambda: out.exists() and "GLOBAL=" in out.read_text() and out.read_text(),
-                      what="env printed")
+    text = wait_until(
+        lambda: out.exists() and "GLOBAL=" in out.read_text() and out.read_text(),
+        what="env printed",
+    )
     assert "FOO=a,b" in text
     assert "SUPERVISOR_ENABLED=1" in text
     assert "SUPERVISOR_PROCESS_NAME=envy" in text
@@ -197,12 +225,22 @@ def test_environment_directory_umask(daemon, tmp_path):
 def test_user_switch_sets_home_user_logname(daemon, tmp_path):
     out = tmp_path / "user.log"
     tmp_path.chmod(0o755)
-    d = daemon(prog("asnobody", f"{PY} {FIX}/sleeper.py HOME USER LOGNAME", startsecs=0,
-                    user="nobody", stdout_logfile=out, directory="/"))
+    d = daemon(
+        prog(
+            "asnobody",
+            f"{PY} {FIX}/sleeper.py HOME USER LOGNAME",
+            startsecs=0,
+            user="nobody",
+            stdout_logfile=out,
+            directory="/",
+        )
+    )
     pid = d.wait_state("asnobody", "RUNNING")["pid"]
     assert psutil.Process(pid).username() == "nobody"
-    text = wait_until(lambda: out.exists() and "LOGNAME=" in out.read_text() and out.read_text(),
-                      what="env printed")
+    text = wait_until(
+        lambda: out.exists() and "LOGNAME=" in out.read_text() and out.read_text(),
+        what="env printed",
+    )
     import pwd
 
     home = pwd.getpwnam("nobody").pw_dir
@@ -237,8 +275,10 @@ startsecs=0
 
 
 def test_sigterm_stops_everything_and_exits_zero(daemon):
-    d = daemon(prog("a", f"{PY} {FIX}/sleeper.py", startsecs=0)
-               + prog("b", f"{PY} {FIX}/sleeper.py", startsecs=0))
+    d = daemon(
+        prog("a", f"{PY} {FIX}/sleeper.py", startsecs=0)
+        + prog("b", f"{PY} {FIX}/sleeper.py", startsecs=0)
+    )
     pids = [d.wait_state(n, "RUNNING")["pid"] for n in ("a", "b")]
     assert d.stop() == 0
     for pid in pids:
@@ -289,11 +329,20 @@ def _try_state(d, name):
 
 def test_orphans_are_reaped(daemon, tmp_path):
     out = tmp_path / "orphan.log"
-    d = daemon(prog("parent", f"{PY} {FIX}/forker.py orphan", startsecs=0, autorestart="false",
-                    stdout_logfile=out))
+    d = daemon(
+        prog(
+            "parent",
+            f"{PY} {FIX}/forker.py orphan",
+            startsecs=0,
+            autorestart="false",
+            stdout_logfile=out,
+        )
+    )
     d.wait_state("parent", "EXITED")
-    text = wait_until(lambda: out.exists() and "grandchild=" in out.read_text()
-                      and out.read_text(), what="grandchild pid")
+    text = wait_until(
+        lambda: out.exists() and "grandchild=" in out.read_text() and out.read_text(),
+        what="grandchild pid",
+    )
     grandchild = int(text.split("grandchild=")[1].split()[0])
     # the orphan is re-parented to corrald (a child subreaper), which reaps it when it dies
     os.kill(grandchild, signal.SIGTERM)

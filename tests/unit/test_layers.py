@@ -41,11 +41,14 @@ def test_no_import_goes_against_the_layers() -> None:
 
 
 def test_corralctl_imports_no_runtime_and_no_aiohttp() -> None:
-    code = ("import sys, corral.ctl.main; "
-            "bad=[m for m in sys.modules if m.startswith(('aiohttp','asyncio','psutil',"
-            "'corral.runtime','corral.server','corral.api','corral.logs'))]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, corral.ctl.main; "
+        "bad=[m for m in sys.modules if m.startswith(('aiohttp','asyncio','psutil',"
+        "'corral.runtime','corral.server','corral.api','corral.logs'))]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 

@@ -7,14 +7,17 @@ some clients print them), so each builder writes its keys in supervisord 4.3's o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from corral.api import ProcessLike
 from corral.config.model import AUTO, GroupConfig, ProcessConfig
 from corral.wire.faults import FaultCode
 from corral.wire.records import ProcessInfo, ResultStruct, capped
 from corral.wire.states import ProcessState
+
+if TYPE_CHECKING:
+    from corral.runtime.process import Process as ProcessLike
 
 
 def process_info(proc: ProcessLike, now: float | None = None) -> ProcessInfo:
@@ -73,9 +76,20 @@ def _wire(value: Any) -> Any:
     return value
 
 
-def config_info(group: GroupConfig, proc: ProcessConfig, inuse: bool) -> dict[str, Any]:
-    """One entry of getAllConfigInfo (omits what 4.3 omits: autorestart, environment...)."""
+def config_info(
+    group: GroupConfig, proc: ProcessConfig, inuse: bool, live: ProcessLike | None = None
+) -> dict[str, Any]:
+    """One entry of getAllConfigInfo (omits what 4.3 omits: autorestart, environment...).
+
+    AUTO log paths show as 'auto' until a live process (`live`) has resolved them.
+    """
     out, err = proc.stdout, proc.stderr
+    stdout_log, stderr_log = out.logfile, err.logfile
+    if live is not None:
+        if stdout_log == AUTO:
+            stdout_log = live.stdout_logfile
+        if stderr_log == AUTO:
+            stderr_log = live.stderr_logfile
     info: dict[str, Any] = {
         "autostart": proc.autostart,
         "directory": proc.directory,
@@ -93,7 +107,7 @@ def config_info(group: GroupConfig, proc: ProcessConfig, inuse: bool) -> dict[st
         "startsecs": proc.startsecs,
         "stdout_capture_maxbytes": out.capture_maxbytes,
         "stdout_events_enabled": out.events_enabled,
-        "stdout_logfile": out.logfile,
+        "stdout_logfile": stdout_log,
         "stdout_logfile_backups": out.backups,
         "stdout_logfile_maxbytes": out.maxbytes,
         "stdout_syslog": out.syslog,
@@ -101,16 +115,23 @@ def config_info(group: GroupConfig, proc: ProcessConfig, inuse: bool) -> dict[st
         "stopwaitsecs": proc.stopwaitsecs,
         "stderr_capture_maxbytes": err.capture_maxbytes,
         "stderr_events_enabled": err.events_enabled,
-        "stderr_logfile": err.logfile,
+        "stderr_logfile": stderr_log,
         "stderr_logfile_backups": err.backups,
         "stderr_logfile_maxbytes": err.maxbytes,
         "stderr_syslog": err.syslog,
-        "serverurl": proc.serverurl or None,
+        # AUTO (the default) means "the daemon's own URL", which 4.3 reports as unset.
+        "serverurl": None if proc.serverurl in (AUTO, "") else proc.serverurl,
     }
     return {key: _wire(value) for key, value in info.items()}
 
 
-def all_config_info(entries: list[tuple[GroupConfig, ProcessConfig, bool]]) -> list[dict[str, Any]]:
-    infos = [config_info(g, p, inuse) for g, p, inuse in entries]
+def all_config_info(
+    entries: list[tuple[GroupConfig, ProcessConfig, bool]],
+    live: Callable[[str, str], ProcessLike | None] = lambda group, name: None,
+) -> list[dict[str, Any]]:
+    """getAllConfigInfo; `live(group, name)` finds the running process of an in-use entry."""
+    infos = [
+        config_info(g, p, inuse, live(g.name, p.name) if inuse else None) for g, p, inuse in entries
+    ]
     infos.sort(key=lambda info: info["name"])  # stable: same-named processes keep group order
     return infos

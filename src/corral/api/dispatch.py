@@ -130,8 +130,9 @@ class Registry:
         try:
             value = await self.call(method, params)
         except xmlrpc.client.Fault as exc:
-            self._trace(f"XML-RPC method {method}() returned fault: [{exc.faultCode}] "
-                        f"{exc.faultString}")
+            self._trace(
+                f"XML-RPC method {method}() returned fault: [{exc.faultCode}] {exc.faultString}"
+            )
             return marshal_fault(exc)
         self._trace(f"XML-RPC method {method}() returned successfully")
         try:

@@ -14,23 +14,65 @@ from collections.abc import Sequence
 from corral import __version__
 
 SHORT = "c:m:d:u:vnhl:y:z:e:j:i:q:ka:tsb?"
-LONG = ["configuration=", "nodaemon", "silent", "help", "version", "user=", "umask=",
-        "directory=", "logfile=", "logfile_maxbytes=", "logfile_backups=", "loglevel=",
-        "pidfile=", "identifier=", "childlogdir=", "nocleanup", "minfds=", "strip_ansi",
-        "minprocs=", "profile_options="]
+LONG = [
+    "configuration=",
+    "nodaemon",
+    "silent",
+    "help",
+    "version",
+    "user=",
+    "umask=",
+    "directory=",
+    "logfile=",
+    "logfile_maxbytes=",
+    "logfile_backups=",
+    "loglevel=",
+    "pidfile=",
+    "identifier=",
+    "childlogdir=",
+    "nocleanup",
+    "minfds=",
+    "strip_ansi",
+    "minprocs=",
+    "profile_options=",
+]
 
 # flag -> [supervisord] option it overrides; None-valued flags are booleans
-VALUED = {"-u": "user", "--user": "user", "-m": "umask", "--umask": "umask",
-          "-d": "directory", "--directory": "directory", "-l": "logfile", "--logfile": "logfile",
-          "-y": "logfile_maxbytes", "--logfile_maxbytes": "logfile_maxbytes",
-          "-z": "logfile_backups", "--logfile_backups": "logfile_backups",
-          "-e": "loglevel", "--loglevel": "loglevel", "-j": "pidfile", "--pidfile": "pidfile",
-          "-i": "identifier", "--identifier": "identifier",
-          "-q": "childlogdir", "--childlogdir": "childlogdir",
-          "-a": "minfds", "--minfds": "minfds", "--minprocs": "minprocs"}
-FLAGS = {"-n": "nodaemon", "--nodaemon": "nodaemon", "-s": "silent", "--silent": "silent",
-         "-k": "nocleanup", "--nocleanup": "nocleanup", "-t": "strip_ansi",
-         "--strip_ansi": "strip_ansi"}
+VALUED = {
+    "-u": "user",
+    "--user": "user",
+    "-m": "umask",
+    "--umask": "umask",
+    "-d": "directory",
+    "--directory": "directory",
+    "-l": "logfile",
+    "--logfile": "logfile",
+    "-y": "logfile_maxbytes",
+    "--logfile_maxbytes": "logfile_maxbytes",
+    "-z": "logfile_backups",
+    "--logfile_backups": "logfile_backups",
+    "-e": "loglevel",
+    "--loglevel": "loglevel",
+    "-j": "pidfile",
+    "--pidfile": "pidfile",
+    "-i": "identifier",
+    "--identifier": "identifier",
+    "-q": "childlogdir",
+    "--childlogdir": "childlogdir",
+    "-a": "minfds",
+    "--minfds": "minfds",
+    "--minprocs": "minprocs",
+}
+FLAGS = {
+    "-n": "nodaemon",
+    "--nodaemon": "nodaemon",
+    "-s": "silent",
+    "--silent": "silent",
+    "-k": "nocleanup",
+    "--nocleanup": "nocleanup",
+    "-t": "strip_ansi",
+    "--strip_ansi": "strip_ansi",
+}
 
 USAGE = """corrald -- run a set of programs and keep them running (Supervisor-compatible).
 
@@ -80,8 +122,11 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, dict[str, str], str | N
             return None, {}, "help"
         if flag in ("-v", "--version"):
             return None, {}, "version"
-        key = "configuration" if flag in ("-c", "--configuration") else (
-            VALUED.get(flag) or FLAGS.get(flag) or flag)
+        key = (
+            "configuration"
+            if flag in ("-c", "--configuration")
+            else (VALUED.get(flag) or FLAGS.get(flag) or flag)
+        )
         if key in seen:
             raise UsageError(f"conflicting command line option {flag!r}")
         seen.add(key)
@@ -96,8 +141,10 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, dict[str, str], str | N
                 try:
                     int(value, 8)
                 except ValueError:
-                    raise UsageError(f"invalid value for {flag} {value!r}: "
-                                     f"{value} can not be converted to an octal type") from None
+                    raise UsageError(
+                        f"invalid value for {flag} {value!r}: "
+                        f"{value} can not be converted to an octal type"
+                    ) from None
             overrides[key] = value
     return path, overrides, None
 
@@ -111,8 +158,9 @@ def check_limits(minfds: int, minprocs: int) -> list[str]:
     """Raise RLIMIT_NOFILE/NPROC to the configured minimum; info lines for the log."""
     notes = []
     for limit, minimum, name, what in (
-            (resource.RLIMIT_NOFILE, minfds, "RLIMIT_NOFILE", "minfds"),
-            (resource.RLIMIT_NPROC, minprocs, "RLIMIT_NPROC", "minprocs")):
+        (resource.RLIMIT_NOFILE, minfds, "RLIMIT_NOFILE", "minfds"),
+        (resource.RLIMIT_NPROC, minprocs, "RLIMIT_NPROC", "minprocs"),
+    ):
         soft, hard = resource.getrlimit(limit)
         if soft == resource.RLIM_INFINITY or soft >= minimum:
             continue
@@ -124,7 +172,8 @@ def check_limits(minfds: int, minprocs: int) -> list[str]:
                 f"The minimum number of {'file descriptors' if what == 'minfds' else 'processes'}"
                 f" required to run this process is {minimum} as per the {what!r} setting, but "
                 f"the current environment allows only {soft}. Raise the limit ({name}) or "
-                f"lower {what} in the config file.") from None
+                f"lower {what} in the config file."
+            ) from None
         notes.append(f"Increased {name} limit to {minimum}")
     return notes
 
@@ -133,9 +182,11 @@ def drop_privileges(uid: int | None) -> str | None:
     """setuid to the configured user; the message to log, or UsageError."""
     if uid is None:
         if os.getuid() == 0:
-            return ("Supervisor is running as root.  Privileges were not dropped because no "
-                    "user is specified in the config file.  If you intend to run as root, you "
-                    "can set user=root in the config file to avoid this message.")
+            return (
+                "Supervisor is running as root.  Privileges were not dropped because no "
+                "user is specified in the config file.  If you intend to run as root, you "
+                "can set user=root in the config file to avoid this message."
+            )
         return None
     if os.getuid() == uid:
         return None
@@ -149,8 +200,7 @@ def drop_privileges(uid: int | None) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from corral.config import ConfigError, find_config_file, load
-    from corral.config import DEFAULT_SEARCH_PATHS
+    from corral.config import DEFAULT_SEARCH_PATHS, ConfigError, find_config_file, load
 
     prog = os.path.basename(sys.argv[0]) if argv is None else "corrald"
     args = sys.argv[1:] if argv is None else argv
@@ -168,8 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = find_config_file(sys.argv[0])
         if path is None:
             paths = ", ".join(DEFAULT_SEARCH_PATHS(sys.argv[0]))
-            return usage_error(prog, f"No config file found at default paths ({paths}); use "
-                                     "the -c option to specify a config file at a different path")
+            return usage_error(
+                prog,
+                f"No config file found at default paths ({paths}); use "
+                "the -c option to specify a config file at a different path",
+            )
     elif not os.path.exists(path):
         return usage_error(prog, f"could not find config file {path}")
     path = os.path.abspath(path)
@@ -186,8 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(config, overrides, root_note=root_note, notes=limit_notes)
 
 
-def run(config: object, overrides: dict[str, str], *, root_note: str | None,
-        notes: list[str]) -> int:
+def run(
+    config: object, overrides: dict[str, str], *, root_note: str | None, notes: list[str]
+) -> int:
     from corral.config.model import Config
     from corral.daemon.daemonize import Daemonizer
     from corral.logs.mainlog import MainLog
@@ -198,8 +252,13 @@ def run(config: object, overrides: dict[str, str], *, root_note: str | None,
     daemonizer = Daemonizer()
     if not sd.nodaemon:
         daemonizer.fork(sd.directory, sd.umask)
-    mainlog = MainLog(sd.logfile, sd.logfile_maxbytes, sd.logfile_backups, sd.loglevel,
-                      echo=sd.nodaemon and not sd.silent)
+    mainlog = MainLog(
+        sd.logfile,
+        sd.logfile_maxbytes,
+        sd.logfile_backups,
+        sd.loglevel,
+        echo=sd.nodaemon and not sd.silent,
+    )
     if root_note:
         mainlog.critical(root_note)
     for warning in config.warnings:

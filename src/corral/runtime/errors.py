@@ -1,19 +1,19 @@
 """Domain errors raised by the runtime; `api/` maps each to its XML-RPC fault.
 
-    RuntimeFault
-    ├── NoSuchProcess      (BAD_NAME)       unknown process or group name
-    ├── BadSignal          (BAD_SIGNAL)
-    ├── NoFile             (NO_FILE)        command not found / log file missing / stdin closed
-    ├── NotExecutable      (NOT_EXECUTABLE)
-    ├── Failed             (FAILED)
-    ├── AbnormalTermination(ABNORMAL_TERMINATION)
-    ├── SpawnError         (SPAWN_ERROR)
-    ├── AlreadyStarted     (ALREADY_STARTED)
-    ├── NotRunning         (NOT_RUNNING)
-    ├── AlreadyAdded       (ALREADY_ADDED)
-    ├── StillRunning       (STILL_RUNNING)
-    ├── CantReread         (CANT_REREAD)
-    └── ShuttingDown       (SHUTDOWN_STATE)
+RuntimeFault
+├── NoSuchProcess      (BAD_NAME)       unknown process or group name
+├── BadSignal          (BAD_SIGNAL)
+├── NoFile             (NO_FILE)        command not found / log file missing / stdin closed
+├── NotExecutable      (NOT_EXECUTABLE)
+├── Failed             (FAILED)
+├── AbnormalTermination(ABNORMAL_TERMINATION)
+├── SpawnError         (SPAWN_ERROR)
+├── AlreadyStarted     (ALREADY_STARTED)
+├── NotRunning         (NOT_RUNNING)
+├── AlreadyAdded       (ALREADY_ADDED)
+├── StillRunning       (STILL_RUNNING)
+├── CantReread         (CANT_REREAD)
+└── ShuttingDown       (SHUTDOWN_STATE)
 """
 
 from __future__ import annotations

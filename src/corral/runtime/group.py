@@ -37,8 +37,12 @@ def open_fcgi_socket(cfg: FcgiSocketConfig) -> socket.socket:
 
 
 class Group:
-    def __init__(self, config: GroupConfig, processes: list[Process],
-                 fcgi_socket: socket.socket | None = None) -> None:
+    def __init__(
+        self,
+        config: GroupConfig,
+        processes: list[Process],
+        fcgi_socket: socket.socket | None = None,
+    ) -> None:
         self.name = config.name
         self.config = config
         self.processes = sorted(processes, key=lambda p: (p.config.priority, p.name))

@@ -19,7 +19,7 @@ from corral.config.model import AutoRestart, ProcessConfig
 from corral.logs.capture import InputPipe, OutputPump
 from corral.logs.rotating import RotatingFile
 from corral.runtime.reaper import describe_status
-from corral.runtime.spawn import SpawnFailure, Spawned, spawn
+from corral.runtime.spawn import Spawned, SpawnFailure, spawn
 from corral.runtime.transitions import Act, Ev, lookup
 from corral.wire.names import make_namespec
 from corral.wire.states import ProcessState
@@ -31,8 +31,14 @@ S = ProcessState
 
 
 class Process:
-    def __init__(self, sup: Supervisor, group: str, config: ProcessConfig,
-                 stdout_logfile: str | None, stderr_logfile: str | None) -> None:
+    def __init__(
+        self,
+        sup: Supervisor,
+        group: str,
+        config: ProcessConfig,
+        stdout_logfile: str | None,
+        stderr_logfile: str | None,
+    ) -> None:
         self.sup = sup
         self.group = group
         self.config = config
@@ -48,9 +54,13 @@ class Process:
         self.stdout_logfile = stdout_logfile
         self.stderr_logfile = stderr_logfile
         ch = config.stdout
-        self.stdout_sink = RotatingFile(stdout_logfile, ch.maxbytes, ch.backups) if stdout_logfile else None
+        self.stdout_sink = (
+            RotatingFile(stdout_logfile, ch.maxbytes, ch.backups) if stdout_logfile else None
+        )
         ch = config.stderr
-        self.stderr_sink = RotatingFile(stderr_logfile, ch.maxbytes, ch.backups) if stderr_logfile else None
+        self.stderr_sink = (
+            RotatingFile(stderr_logfile, ch.maxbytes, ch.backups) if stderr_logfile else None
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._stdin: InputPipe | None = None
@@ -134,8 +144,10 @@ class Process:
         self._popen = child.popen
         self.pid = child.popen.pid
         self.sup.reaper.watch(self.pid, self._on_exit)
-        for fd, sink, channel in ((child.stdout_fd, self.stdout_sink, "stdout"),
-                                  (child.stderr_fd, self.stderr_sink, "stderr")):
+        for fd, sink, channel in (
+            (child.stdout_fd, self.stdout_sink, "stdout"),
+            (child.stderr_fd, self.stderr_sink, "stderr"),
+        ):
             if fd is not None:
                 self._start_pump(fd, sink, channel)
         self._stdin = InputPipe(child.stdin_fd) if child.stdin_fd is not None else None
@@ -144,8 +156,13 @@ class Process:
         def eof() -> None:
             self._pumps.discard(pump)
 
-        pump = OutputPump(fd, sink, on_eof=eof, on_data=self.sup.output_hook(self, channel),
-                          strip_ansi=self.sup.config.supervisord.strip_ansi)
+        pump = OutputPump(
+            fd,
+            sink,
+            on_eof=eof,
+            on_data=self.sup.output_hook(self, channel),
+            strip_ansi=self.sup.config.supervisord.strip_ansi,
+        )
         self._pumps.add(pump)
         pump.start()
 
@@ -175,8 +192,10 @@ class Process:
 
     def _send_stop(self) -> None:
         cfg = self.config
-        self.sup.log.debug(f"killing {self.name} (pid {self.pid}) with signal "
-                           f"{signal.Signals(cfg.stopsignal).name}")
+        self.sup.log.debug(
+            f"killing {self.name} (pid {self.pid}) with signal "
+            f"{signal.Signals(cfg.stopsignal).name}"
+        )
         self._arm(cfg.stopwaitsecs, Ev.KILL_TIMEOUT)
         self._send(cfg.stopsignal, cfg.stopasgroup)
 
@@ -209,11 +228,13 @@ class Process:
     def _log_running(self) -> None:
         self.sup.log.info(
             f"success: {self.name} entered RUNNING state, process has stayed up for > than "
-            f"{self.config.startsecs} seconds (startsecs)")
+            f"{self.config.startsecs} seconds (startsecs)"
+        )
 
     def _log_fatal(self) -> None:
         self.sup.log.info(
-            f"gave up: {self.name} entered FATAL state, too many start retries too quickly")
+            f"gave up: {self.name} entered FATAL state, too many start retries too quickly"
+        )
 
     _ACTIONS: dict[Act, Callable[[Process], None]] = {
         Act.SPAWN: _spawn,

@@ -8,9 +8,18 @@ import signal
 # Signals that mean something to us; anything else that would kill us by default gets a
 # no-op handler (a caught signal, unlike SIG_IGN, is reset to default in children).
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2)
-IGNORED = (signal.SIGUSR1, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO,
-           signal.SIGPWR, signal.SIGTTIN, signal.SIGTTOU, signal.SIGXCPU,
-           signal.SIGXFSZ)
+IGNORED = (
+    signal.SIGUSR1,
+    signal.SIGALRM,
+    signal.SIGVTALRM,
+    signal.SIGPROF,
+    signal.SIGIO,
+    signal.SIGPWR,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGXCPU,
+    signal.SIGXFSZ,
+)
 
 
 def install(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[signal.Signals]) -> None:

@@ -204,4 +204,3 @@ def _describe_failure(e: OSError, cfg: ProcessConfig, program: str) -> str:
     if isinstance(e, PermissionError) and e.filename is None:
         return f"couldn't setuid to {cfg.uid}: {_errno_name(e)}"
     return f"couldn't exec {program}: {_errno_name(e)}"
-

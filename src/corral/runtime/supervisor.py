@@ -53,8 +53,9 @@ class Closable:
 
 
 class Supervisor:
-    def __init__(self, config: Config, mainlog: MainLog, *,
-                 overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Config, mainlog: MainLog, *, overrides: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.log = mainlog
         self.overrides = dict(overrides or {})
@@ -90,8 +91,9 @@ class Supervisor:
         return sorted(self._groups.values(), key=lambda g: (g.config.priority, g.name))
 
     def processes(self) -> list[Process]:
-        return sorted((p for g in self._groups.values() for p in g.processes),
-                      key=lambda p: (p.group, p.name))
+        return sorted(
+            (p for g in self._groups.values() for p in g.processes), key=lambda p: (p.group, p.name)
+        )
 
     def find(self, namespec: str) -> tuple[Group, Process | None]:
         group_name, process_name = split_namespec(namespec)
@@ -127,9 +129,13 @@ class Supervisor:
         from corral.runtime.spawn import child_environment
 
         return child_environment(
-            proc.config, proc.group, base=os.environ,
+            proc.config,
+            proc.group,
+            base=os.environ,
             daemon_env=self.config.supervisord.environment,
-            server_url=self.server_url, identity=self.identity(proc.config.uid))
+            server_url=self.server_url,
+            identity=self.identity(proc.config.uid),
+        )
 
     def fcgi_socket_fd(self, group: str) -> int | None:
         g = self._groups.get(group)
@@ -150,6 +156,9 @@ class Supervisor:
 
         return copy
 
+    def publish_remote(self, type_: str, data: str) -> None:
+        """REMOTE_COMMUNICATION from a client (supervisor.sendRemoteCommEvent)."""
+
     def _on_change(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
         """Hook for events (PROCESS_STATE_*); see eventbus."""
 
@@ -162,8 +171,10 @@ class Supervisor:
         if channel == "stderr" and pconf.redirect_stderr:
             return None
         fd, path = tempfile.mkstemp(
-            prefix=f"{pconf.name}-{channel}---{self.identifier}-", suffix=".log",
-            dir=self.config.supervisord.childlogdir)
+            prefix=f"{pconf.name}-{channel}---{self.identifier}-",
+            suffix=".log",
+            dir=self.config.supervisord.childlogdir,
+        )
         os.close(fd)
         return path
 
@@ -173,8 +184,13 @@ class Supervisor:
             sock = open_fcgi_socket(gconf.fcgi_socket)
         procs = []
         for pconf in gconf.processes:
-            proc = Process(self, gconf.name, pconf, self._log_path(pconf, "stdout"),
-                           self._log_path(pconf, "stderr"))
+            proc = Process(
+                self,
+                gconf.name,
+                pconf,
+                self._log_path(pconf, "stdout"),
+                self._log_path(pconf, "stderr"),
+            )
             proc.on_change = self._on_change
             procs.append(proc)
         group = Group(gconf, procs, sock)
@@ -220,8 +236,7 @@ class Supervisor:
         proc.handle(Ev.START)
         if not wait:
             return
-        await proc.wait_for(lambda p: p.state not in (ProcessState.STARTING,
-                                                      ProcessState.BACKOFF))
+        await proc.wait_for(lambda p: p.state not in (ProcessState.STARTING, ProcessState.BACKOFF))
         if proc.state == ProcessState.RUNNING:
             return
         if proc.state == ProcessState.FATAL:
@@ -236,8 +251,10 @@ class Supervisor:
             await proc.wait_for(lambda p: p.state in STOPPED_STATES)
 
     def signal(self, proc: Process, signum: int) -> None:
-        if proc.state not in (ProcessState.STARTING, ProcessState.RUNNING,
-                              ProcessState.STOPPING) or not proc.pid:
+        if (
+            proc.state not in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING)
+            or not proc.pid
+        ):
             raise errors.NotRunning(proc.namespec)
         try:
             proc.signal(signum)
@@ -286,9 +303,12 @@ class Supervisor:
             raise errors.CantReread(str(e)) from None
         # Daemon-wide settings only change on a full reload; groups change on reread.
         running = self.config
-        new = dataclasses.replace(new, supervisord=running.supervisord,
-                                  unix_servers=running.unix_servers,
-                                  inet_servers=running.inet_servers)
+        new = dataclasses.replace(
+            new,
+            supervisord=running.supervisord,
+            unix_servers=running.unix_servers,
+            inet_servers=running.inet_servers,
+        )
         active = dataclasses.replace(running, groups=tuple(g.config for g in self.groups()))
         plan = diff_config(active, new)
         self.config = new
@@ -336,9 +356,12 @@ class Supervisor:
     async def stop_all_ordered(self) -> None:
         """Stop everything, highest priority first; one priority level at a time, each level
         all at once, so many programs stop fast and dependencies still go down in order."""
-        procs = sorted(self.processes(),
-                       key=lambda p: (self._groups[p.group].config.priority, p.config.priority),
-                       reverse=True)
+        procs = sorted(
+            self.processes(),
+            key=lambda p: (self._groups[p.group].config.priority, p.config.priority),
+            reverse=True,
+        )
+
         def key(p: Process) -> tuple[int, int]:
             return (self._groups[p.group].config.priority, p.config.priority)
 
@@ -349,8 +372,9 @@ class Supervisor:
                     proc.handle(Ev.STOP)
             waiting = [p for p in batch if p.state not in STOPPED_STATES]
             if waiting:
-                await asyncio.gather(*(p.wait_for(lambda q: q.state in STOPPED_STATES)
-                                       for p in waiting))
+                await asyncio.gather(
+                    *(p.wait_for(lambda q: q.state in STOPPED_STATES) for p in waiting)
+                )
 
     async def _end_orphans(self) -> None:
         """Leave nothing behind: descendants that outlived their program get TERM, then KILL."""
@@ -385,7 +409,9 @@ class Supervisor:
                 self.request_shutdown()
             elif sig == signal.SIGHUP:
                 if self.stopping:
-                    self.log.warn("ignored SIGHUP indicating restart request (shutdown in progress)")
+                    self.log.warn(
+                        "ignored SIGHUP indicating restart request (shutdown in progress)"
+                    )
                     continue
                 self.log.warn("received SIGHUP indicating restart request")
                 self.request_restart()
@@ -395,8 +421,9 @@ class Supervisor:
             else:
                 self.log.debug(f"received {sig.name}, ignored")
 
-    async def run(self, serve: ServeFactory | None = None,
-                  ready: Callable[[], None] | None = None) -> int:
+    async def run(
+        self, serve: ServeFactory | None = None, ready: Callable[[], None] | None = None
+    ) -> int:
         """Run until shut down; restarts in place on reload. Returns the exit status."""
         loop = asyncio.get_running_loop()
         become_subreaper()
@@ -414,8 +441,9 @@ class Supervisor:
                 self.reaper.uninstall(loop)
         return self.exit_code
 
-    async def _serve_until_exit(self, serve: ServeFactory | None,
-                                ready: Callable[[], None] | None) -> None:
+    async def _serve_until_exit(
+        self, serve: ServeFactory | None, ready: Callable[[], None] | None
+    ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             self.state = SupervisorState.RUNNING
@@ -441,8 +469,9 @@ class Supervisor:
                 except ConfigError as e:
                     # Refuse a broken config and keep the programs we have running.
                     self.log.error(f"could not reload config, keeping the current one: {e}")
-            self.state = (SupervisorState.SHUTDOWN if new_config is None
-                          else SupervisorState.RESTARTING)
+            self.state = (
+                SupervisorState.SHUTDOWN if new_config is None else SupervisorState.RESTARTING
+            )
             await self.stop_all_ordered()
             for group in list(self._groups.values()):
                 group.close()

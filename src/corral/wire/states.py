@@ -20,9 +20,7 @@ RUNNING_STATES = frozenset({ProcessState.STARTING, ProcessState.RUNNING, Process
 STOPPED_STATES = frozenset(
     {ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.UNKNOWN}
 )
-SIGNALLABLE_STATES = frozenset(
-    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING}
-)
+SIGNALLABLE_STATES = frozenset({ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING})
 
 
 class SupervisorState(IntEnum):

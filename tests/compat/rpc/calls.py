@@ -246,6 +246,8 @@ def call(proxy: xmlrpc.client.ServerProxy, method: str, params: list[Any], tmp: 
         return {"fault": [fault.faultCode, fault.faultString.replace(tmp, "<tmp>")]}
     except xmlrpc.client.ProtocolError as err:
         return {"http_error": err.errcode}
+    if method.endswith(".getPID"):
+        return {"result": f"<{type(result).__name__}>"}
     return {"result": normalize(result, tmp)}
 
 
@@ -267,7 +269,10 @@ class UnixTransport(xmlrpc.client.Transport):
         self.path = path
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return UnixHTTPConnection(self.path)
+        # Cached where Transport.close() (ServerProxy's __exit__) will find and close it.
+        if self._connection[1] is None or self._connection[0] != host:
+            self._connection = host, UnixHTTPConnection(self.path)
+        return self._connection[1]
 
 
 def proxy_for(socket_path: str) -> xmlrpc.client.ServerProxy:
@@ -275,7 +280,11 @@ def proxy_for(socket_path: str) -> xmlrpc.client.ServerProxy:
 
 
 def raw_request(
-    socket_path: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    socket_path: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """A plain HTTP request; the body is read only for non-streaming answers."""
     conn = UnixHTTPConnection(socket_path)

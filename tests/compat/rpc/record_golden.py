@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import calls  # noqa: E402
+import calls
 
 HERE = Path(__file__).parent
 

@@ -33,8 +33,11 @@ EXPECTED: list[tuple[S, Ev, S, tuple[Act, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(("state", "event", "to", "actions"), EXPECTED,
-                         ids=[f"{s.name}+{e.name}" for s, e, _, _ in EXPECTED])
+@pytest.mark.parametrize(
+    ("state", "event", "to", "actions"),
+    EXPECTED,
+    ids=[f"{s.name}+{e.name}" for s, e, _, _ in EXPECTED],
+)
 def test_row(state: S, event: Ev, to: S, actions: tuple[Act, ...]) -> None:
     row = lookup(state, event)
     assert row is not None

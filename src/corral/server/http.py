@@ -1,0 +1,340 @@
+"""corrald's HTTP servers: one per [unix_http_server*] / [inet_http_server*] section.
+
+Each server answers the same routes (checked in 4.3's order, by path prefix):
+
+    /RPC2*          POST: XML-RPC (corral.api); other methods 400
+    /logtail/<namespec>[/stdout|/stderr]   GET: the log's last 1 KiB, then follows it
+    /mainlogtail    GET: same for the main log
+    /ok.html        'OK' (health check)
+    anything else   the web UI hook when given, else 404
+
+Servers differ only in their credentials, so each gets its own aiohttp Application
+(with its own auth middleware) over the same handlers.
+
+    ServerError     a socket cannot be bound (message worded as supervisord's usage errors)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import pwd
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from corral.api import LoggerLike, make_registry
+from corral.api.dispatch import BadRequest, Registry
+from corral.config.model import Config, InetServerConfig, UnixServerConfig
+from corral.logs.tail import LogReadError, follow
+from corral.runtime.errors import NoSuchProcess
+from corral.server.auth import BasicAuth, auth_middleware, make_auth
+
+if TYPE_CHECKING:
+    from corral.runtime.supervisor import Supervisor as SupervisorLike
+
+ANOTHER_PROGRAM = (
+    "Another program is already listening on a port that one of our HTTP servers is "
+    "configured to use.  Shut this program down first before starting supervisord."
+)
+
+# A web UI plugs in here: return a response, or None to fall through to 404.
+UiHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+
+
+def _server_header() -> str:
+    try:
+        return f"corral/{version('corral')}"
+    except PackageNotFoundError:  # running from a source tree
+        return "corral"
+
+
+SERVER = _server_header()
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
+
+
+class ServerError(Exception):
+    """An HTTP server could not be started; str() is the message for the user."""
+
+
+def error_page(status: int) -> web.Response:
+    """The small HTML error document 4.3 sends with 400/401/404/500."""
+    reason = _REASONS.get(status, "Error")
+    body = (
+        "<html><head><title>Error response</title></head><body>"
+        f"<h1>Error response</h1><p>Error code {status}.</p><p>Message: {reason}.</p>"
+        "</body></html>\n"
+    )
+    return web.Response(status=status, body=body.encode(), headers={"Content-Type": "text/html"})
+
+
+class Routes:
+    """The handlers, shared by every server of one daemon."""
+
+    def __init__(
+        self, sup: SupervisorLike, registry: Registry, log: LoggerLike, ui: UiHandler | None
+    ) -> None:
+        self.sup = sup
+        self.registry = registry
+        self.log = log
+        self.ui = ui
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/RPC2"):
+            return await self.rpc(request)
+        if path.startswith("/logtail"):
+            return await self.logtail(request)
+        if path.startswith("/mainlogtail"):
+            return await self.mainlogtail(request)
+        if path == "/ok.html":
+            return web.Response(body=b"OK", headers={"Content-Type": "text/plain"})
+        if self.ui is not None:
+            response = await self.ui(request)
+            if response is not None:
+                return response
+        return error_page(404)
+
+    async def rpc(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return error_page(400)
+        body = await request.read()
+        try:
+            answer = await self.registry.handle(body)
+        except BadRequest as exc:
+            self.log.error(f"XML-RPC request data {body!r} is invalid: {exc}")
+            return error_page(400)
+        except Exception as exc:  # Registry.handle converts errors; this is the last guard
+            self.log.critical(f"Handling XML-RPC request with data {body!r} raised: {exc!r}")
+            return error_page(500)
+        return web.Response(body=answer, headers={"Content-Type": "text/xml"})
+
+    async def logtail(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "GET":
+            return error_page(400)
+        rest = request.path.lstrip("/").partition("/")[2]  # after 'logtail/'
+        name, _, channel = rest.partition("/")
+        channel = channel or "stdout"
+        try:
+            _, proc = self.sup.find(name)
+        except NoSuchProcess:
+            return error_page(404)
+        if proc is None or channel not in ("stdout", "stderr"):
+            return error_page(404)
+        path = proc.stdout_logfile if channel == "stdout" else proc.stderr_logfile
+        return await self._follow(request, path, {"X-Accel-Buffering": "no"})
+
+    async def mainlogtail(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "GET":
+            return error_page(400)
+        return await self._follow(request, self.sup.mainlog_path, {})
+
+    async def _follow(
+        self, request: web.Request, path: str | None, extra: dict[str, str]
+    ) -> web.StreamResponse:
+        # A missing log is a temporary condition (not started yet, or NONE until a reload).
+        if path is None or not os.path.exists(path):
+            return error_page(404)
+        response = web.StreamResponse(headers={"Content-Type": "text/plain;charset=utf-8", **extra})
+        response.last_modified = os.stat(path).st_mtime
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            async for chunk in follow(path):
+                await response.write(chunk)
+        except (ConnectionError, LogReadError):
+            pass  # the reader went away, or the log vanished between stat and open
+        return response
+
+
+async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER
+
+
+def make_app(routes: Routes, auth: BasicAuth | None) -> web.Application:
+    middlewares = [auth_middleware(auth, lambda: error_page(401))] if auth else []
+    app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{path:.*}", routes.dispatch)
+    app.on_response_prepare.append(_set_server_header)
+    return app
+
+
+# -- sockets ------------------------------------------------------------------------------
+
+
+def _os_error(exc: OSError) -> ServerError:
+    if exc.errno == errno.EADDRINUSE:
+        return ServerError(ANOTHER_PROGRAM)
+    help_ = "Cannot open an HTTP server: socket.error reported"
+    name = errno.errorcode.get(exc.errno) if exc.errno is not None else None
+    if name is None:
+        return ServerError(f"{help_} {exc}")
+    return ServerError(f"{help_} errno.{name} ({exc.errno})")
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+async def _answers(path: str) -> bool:
+    """Whether a live server listens on the unix socket at path (else it is stale)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 2.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def bind_unix(cfg: UnixServerConfig) -> socket.socket:
+    """Bind `<file>.<pid>`, chmod it, then hard-link it to `<file>`: the socket appears
+    with its final mode. An existing file is replaced only if nobody answers on it."""
+    path = cfg.file
+    temp = f"{path}.{os.getpid()}"
+    try:
+        while True:
+            _unlink_quietly(temp)  # a leftover of ours, or of the previous attempt
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(temp)
+                os.chmod(temp, cfg.chmod)
+                try:
+                    os.link(temp, path)
+                except FileExistsError:
+                    if await _answers(path):
+                        raise ServerError(ANOTHER_PROGRAM)
+                    sys.stderr.write(f"Unlinking stale socket {path}\n")
+                    _unlink_quietly(path)
+                    sock.close()
+                    continue
+                if cfg.chown is not None:
+                    _chown(path, cfg.chown)
+                sock.setblocking(False)
+                return sock
+            except OSError as exc:
+                sock.close()
+                raise _os_error(exc)
+            except BaseException:
+                sock.close()
+                raise
+    finally:
+        _unlink_quietly(temp)
+
+
+def _chown(path: str, owner: tuple[int, int]) -> None:
+    try:
+        os.chown(path, owner[0], owner[1])
+    except PermissionError:
+        _unlink_quietly(path)
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        raise ServerError(
+            f'Not permitted to chown {path} to uid/gid {owner!r}; adjust "sockchown" value '
+            "in config file or on command line to values that the current user "
+            f"({user}) can successfully chown"
+        )
+
+
+def bind_inet(cfg: InetServerConfig) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((cfg.host, cfg.port))
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise _os_error(exc)
+    return sock
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+@dataclass
+class HttpServers:
+    """The running servers; close() stops them and removes the socket files we made."""
+
+    runners: list[web.AppRunner] = field(default_factory=list)
+    sockets: list[socket.socket] = field(default_factory=list)
+    unix_files: list[tuple[str, int]] = field(default_factory=list)  # (path, inode)
+    urls: list[str] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        self.runners.clear()
+        for sock in self.sockets:
+            sock.close()
+        self.sockets.clear()
+        for path, inode in self.unix_files:
+            try:
+                if os.stat(path).st_ino == inode:  # not a successor's socket
+                    os.unlink(path)
+            except OSError:
+                pass
+        self.unix_files.clear()
+
+
+async def start_servers(
+    sup: SupervisorLike,
+    config: Config,
+    mainlog: LoggerLike,
+    *,
+    registry: Registry | None = None,
+    ui: UiHandler | None = None,
+) -> HttpServers:
+    """Bind and serve every configured HTTP server; ServerError if one cannot bind."""
+    routes = Routes(sup, registry or make_registry(sup, mainlog), mainlog, ui)
+    servers = HttpServers()
+    sections: list[UnixServerConfig | InetServerConfig] = [
+        *config.unix_servers,
+        *config.inet_servers,
+    ]
+    try:
+        for cfg in sections:
+            auth = make_auth(cfg.username, cfg.password)
+            if auth is None:
+                mainlog.critical(
+                    f"Server '{cfg.section}' running without any HTTP authentication checking"
+                )
+            if isinstance(cfg, UnixServerConfig):
+                sock = await bind_unix(cfg)
+                servers.unix_files.append((cfg.file, os.stat(cfg.file).st_ino))
+                servers.urls.append(f"unix://{cfg.file}")
+            else:
+                sock = bind_inet(cfg)
+                servers.urls.append(f"http://{cfg.host or 'localhost'}:{cfg.port}")
+            servers.sockets.append(sock)
+            await _serve(servers, make_app(routes, auth), sock)
+    except BaseException:
+        await servers.close()
+        raise
+    return servers
+
+
+async def _serve(servers: HttpServers, app: web.Application, sock: socket.socket) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    servers.runners.append(runner)
+    site = web.SockSite(runner, sock, backlog=1024)
+    await site.start()
+
+
+__all__ = [
+    "ANOTHER_PROGRAM",
+    "HttpServers",
+    "Routes",
+    "ServerError",
+    "UiHandler",
+    "error_page",
+    "start_servers",
+]

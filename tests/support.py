@@ -26,7 +26,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
-        sock.connect(self._path)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
         self.sock = sock
 
 
@@ -36,11 +40,32 @@ class UnixTransport(xmlrpc.client.Transport):
         self._path = path
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return UnixHTTPConnection(self._path)
+        # registered in _connection so Transport.close() (called on errors) closes it
+        self.close()
+        conn = UnixHTTPConnection(self._path)
+        self._connection = (host, conn)
+        return conn
+
+
+class OneShotRPC:
+    """`rpc.supervisor.getState()` over a fresh connection that is closed after the call."""
+
+    def __init__(self, sock_path: str, name: str = "") -> None:
+        self._sock = sock_path
+        self._name = name
+
+    def __getattr__(self, part: str) -> OneShotRPC:
+        return OneShotRPC(self._sock, f"{self._name}.{part}" if self._name else part)
+
+    def __call__(self, *args: Any) -> Any:
+        with xmlrpc.client.ServerProxy(
+            "http://localhost/RPC2", transport=UnixTransport(self._sock)
+        ) as proxy:
+            return getattr(proxy, self._name)(*args)
 
 
 def rpc_proxy(sock_path: str) -> Any:
-    return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=UnixTransport(sock_path))
+    return OneShotRPC(sock_path)
 
 
 def wait_until(

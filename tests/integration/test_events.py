@@ -236,3 +236,113 @@ def test_tick_5_arrives_on_the_boundary(daemon: Any, tmp_path: Path) -> None:
     when = int(ev["payload"].removeprefix("when:"))
     assert when % 5 == 0
     assert 0 <= ev["t"] - when < 1.0
+
+
+# --- superlance: the listeners Supervisor users already run -----------------------------------
+
+
+def superlance_env() -> str:
+    """environment= for a superlance listener: where superlance (and supervisor) live."""
+    import importlib.util
+
+    dirs = []
+    for mod in ("superlance", "supervisor"):
+        spec = importlib.util.find_spec(mod)
+        if spec is None or spec.origin is None:
+            pytest.skip(f"{mod} is not installed")
+        dirs.append(str(Path(spec.origin).parents[1]))
+    return 'PYTHONPATH="' + ":".join(dict.fromkeys(dirs)) + '"'
+
+
+def superlance(tool: str, events: str, *args: str) -> str:
+    cmd = " ".join([PY, "-m", f"superlance.{tool}", *args])
+    return section(
+        "eventlistener",
+        tool,
+        cmd,
+        events=events,
+        environment=superlance_env(),
+        startsecs=0,
+        stderr_logfile="%(here)s/" + tool + ".err",
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_superlance_crashmail_reports_a_crash(daemon: Any, tmp_path: Path) -> None:
+    mail = tmp_path / "mail.txt"
+    sendmail = f"'{PY} {FIX / 'sendmail_standin.py'} {mail}'"
+    d: Daemon = daemon(
+        superlance(
+            "crashmail",
+            "PROCESS_STATE_EXITED",
+            "-p",
+            "crash",
+            "-m",
+            "ops@example.com",
+            "-s",
+            sendmail,
+        )
+        + program("crash", f"{PY} {FIX}/exiter.py 3 1.0", startsecs=0, autorestart="false")
+    )
+    d.wait_state("crash", "EXITED")
+    text = wait_until(lambda: mail.exists() and mail.read_text(), what="a crash mail")
+    assert "To: ops@example.com" in text
+    assert "Subject:  crash crashed at" in text
+    assert "Process crash in group crash exited unexpectedly (pid " in text
+    assert "from state RUNNING" in text
+
+
+@pytest.mark.slow
+def test_superlance_memmon_restarts_a_program_that_grows(daemon: Any, tmp_path: Path) -> None:
+    d: Daemon = daemon(
+        superlance("memmon", "TICK_5", "-p", "fat=60MB")
+        + program("fat", f"{PY} {FIX}/grower.py 120", startsecs=0)
+    )
+    first = d.wait_state("fat", "RUNNING")["pid"]
+    wait_until(
+        lambda: d.info("fat")["pid"] not in (0, first), timeout=12, what="memmon to restart fat"
+    )
+    err = (tmp_path / "memmon.err").read_text()
+    assert "Restarting fat" in err
+    assert "stopped: fat (terminated by SIGTERM)" in d.log()
+
+
+@pytest.mark.slow
+def test_superlance_httpok_restarts_a_program_that_stops_answering(
+    daemon: Any, tmp_path: Path
+) -> None:
+    port, sick = free_port(), tmp_path / "sick"
+    d: Daemon = daemon(
+        superlance("httpok", "TICK_5", "-p", "web", "-t", "2", f"http://127.0.0.1:{port}/")
+        + program("web", f"{PY} {FIX}/http_health.py {port} {sick}", startsecs=0)
+    )
+    first = d.wait_state("web", "RUNNING")["pid"]
+    wait_until(lambda: _http_status(port) == 200, what="web to answer")
+    sick.touch()
+    assert _http_status(port) == 500
+    wait_until(
+        lambda: d.info("web")["pid"] not in (0, first), timeout=12, what="httpok to restart web"
+    )
+    wait_until(lambda: _http_status(port) == 200, what="web to answer again")
+    assert "web" in (tmp_path / "httpok.err").read_text()
+
+
+def _http_status(port: int) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        conn.close()

@@ -191,10 +191,11 @@ class EventBus:
         self._arm_ticks()
 
     def has_subscribers(self, type_name: str) -> bool:
-        """Anyone listening for this concrete type? (Lets producers skip building events.)"""
-        if wire.is_known(type_name) and type_name not in wire.CONCRETE:
-            return any(self._by_type.get(t) for t in wire.descendants(type_name))
-        return bool(self._by_type.get(type_name))
+        """Anyone listening for this type? (Lets producers skip building events.)"""
+        subs = self._by_type.get(type_name)
+        if subs is not None:  # a concrete type: the hot path, one lookup
+            return bool(subs)
+        return any(self._by_type.get(t) for t in wire.descendants(type_name))
 
     # --- publishing -------------------------------------------------------------------
 

@@ -241,7 +241,8 @@ class ListenerPool(Generic[P]):
             self._set_state(lst, ListenerState.ACKNOWLEDGED)
             self._requeue(item)
             return
-        self.log.debug(f"event {event.serial} sent to listener {lst.proc.name}")
+        if self.log.is_enabled("debug"):
+            self.log.debug(f"event {event.serial} sent to listener {lst.proc.name}")
 
     # --- what the listener says ------------------------------------------------------------
 
@@ -313,7 +314,8 @@ class ListenerPool(Generic[P]):
             self.log.warn(f"{name}: event caused an error")
             self._reject(lst)
             return True
-        self.log.debug(f"{name}: event was processed")
+        if self.log.is_enabled("debug"):
+            self.log.debug(f"{name}: event was processed")
         lst.current = None
         self._set_state(lst, ListenerState.ACKNOWLEDGED)
         self._delay = 0.0
@@ -357,7 +359,8 @@ class ListenerPool(Generic[P]):
 
     def _set_state(self, lst: Listener[P], new: ListenerState) -> None:
         if lst.state != new:
-            self.log.debug(f"{lst.proc.name}: {lst.state.name} -> {new.name}")
+            if self.log.is_enabled("debug"):
+                self.log.debug(f"{lst.proc.name}: {lst.state.name} -> {new.name}")
             lst.state = new
 
     # --- the listener's process ----------------------------------------------------------

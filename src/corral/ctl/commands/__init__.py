@@ -1,0 +1,1 @@
+"""supervisorctl's commands, one mixin per family, combined by corral.ctl.controller."""

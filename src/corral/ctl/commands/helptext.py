@@ -1,0 +1,80 @@
+"""Usage text for each command (corral's own wording; the index layout matches supervisorctl)."""
+
+from __future__ import annotations
+
+HELP: dict[str, str] = {
+    "add": (
+        "add <group> [<group> ...]\tActivate groups added to the config by `reread`\n"
+        "\t\t\t(starts their autostart programs)"
+    ),
+    "avail": "avail\t\t\tList every configured process and whether it is in use",
+    "clear": (
+        "clear <name> [<name> ...]\tEmpty the log files of these processes\n"
+        "clear all\t\t\tEmpty the log files of every process"
+    ),
+    "exit": "exit\tLeave the corralctl shell",
+    "fg": (
+        "fg <process>\tAttach to a running process: show its output, send typed lines\n"
+        "\t\tto its stdin (Ctrl-C or Ctrl-D detaches)"
+    ),
+    "maintail": (
+        "maintail\tPrint the last 1600 bytes of the daemon's main log\n"
+        "maintail -<n>\tPrint the last <n> bytes of the main log\n"
+        "maintail -f\tFollow the main log until Ctrl-C"
+    ),
+    "open": "open <url>\tTalk to another server (unix:///path or http://host:port)",
+    "pid": (
+        "pid\t\t\tPrint the daemon's pid\n"
+        "pid <name> [<name> ...]\tPrint each process's pid (0 when not running)\n"
+        "pid all\t\t\tPrint the pid of every process"
+    ),
+    "quit": "quit\tLeave the corralctl shell",
+    "reload": "reload\t\tRestart the daemon: stop everything and re-read the config",
+    "remove": "remove <group> [<group> ...]\tDrop stopped groups that left the config",
+    "reread": "reread\t\t\tRe-read the config and report what changed (applies nothing)",
+    "restart": (
+        "restart <name> [<name> ...]\tStop, then start, these processes\n"
+        "restart <group>:*\t\tRestart every process of a group\n"
+        "restart all\t\t\tRestart every process\n"
+        "The config is not re-read; use `reread` and `update` for that."
+    ),
+    "shutdown": "shutdown\tStop every process and the daemon itself",
+    "signal": (
+        "signal <sig> <name> [<name> ...]\tSend a signal (name or number) to processes\n"
+        "signal <sig> <group>:*\t\tSignal every process of a group\n"
+        "signal <sig> all\t\t\tSignal every process"
+    ),
+    "start": (
+        "start <name> [<name> ...]\tStart these processes\n"
+        "start <group>:*\t\t\tStart every process of a group\n"
+        "start all\t\t\tStart every process"
+    ),
+    "status": (
+        "status\t\t\tShow the state of every process\n"
+        "status <name> [<name> ...]\tShow the state of these processes\n"
+        "status <group>:*\t\tShow the state of every process of a group"
+    ),
+    "stop": (
+        "stop <name> [<name> ...]\tStop these processes\n"
+        "stop <group>:*\t\t\tStop every process of a group\n"
+        "stop all\t\t\tStop every process"
+    ),
+    "tail": (
+        "tail [-f|-<n>] <name> [stdout|stderr]\tPrint a process's log (stdout by default)\n"
+        "  no option: the last 1600 bytes\n"
+        "  -<n>: the last <n> bytes\n"
+        "  -f: follow the log until Ctrl-C"
+    ),
+    "update": (
+        "update\t\t\tRe-read the config and apply it: add, restart or remove groups\n"
+        "update all\t\tThe same\n"
+        "update <group> [...]\tApply only the changes of these groups"
+    ),
+    "version": "version\t\t\tPrint the daemon's version",
+    "help": "help\t\tList the commands\nhelp <command>\tExplain one command",
+}
+
+# Listed by `help` (as supervisorctl lists them: every command except help itself and EOF).
+TOPICS = sorted(name for name in HELP if name != "help")
+
+DOC_HEADER = "default commands (type help <topic>):"

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.compat.rpc import calls
+from tests.support import env_for_children, rpc_proxy, wait_until
+
+
+@pytest.fixture(scope="module")
+def corrald_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp: Path = tmp_path_factory.mktemp("golden")
+    conf = tmp / "corral.conf"
+    conf.write_text(calls.CONFIG.format(tmp=tmp))
+    sock = str(tmp / "rpc.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral.daemon.main", "-c", str(conf)],
+        env=env_for_children(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def up() -> bool:
+        try:
+            rpc_proxy(sock).supervisor.getState()
+            return True
+        except OSError:
+            return False
+
+    wait_until(up, timeout=15, what="corrald up")
+    yield f"unix://{sock}"
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    proc.wait(30)

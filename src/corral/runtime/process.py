@@ -153,6 +153,8 @@ class Process:
         self._stdin = InputPipe(child.stdin_fd) if child.stdin_fd is not None else None
 
     def _start_pump(self, fd: int, sink: RotatingFile | None, channel: str) -> None:
+        ch = self.config.stdout if channel == "stdout" else self.config.stderr
+
         def eof() -> None:
             self._pumps.discard(pump)
 
@@ -161,6 +163,8 @@ class Process:
             sink,
             on_eof=eof,
             on_data=self.sup.output_hook(self, channel),
+            capture_maxbytes=ch.capture_maxbytes,
+            on_capture=lambda body: self.sup.events.publish_capture(self, channel, body),
             strip_ansi=self.sup.config.supervisord.strip_ansi,
         )
         self._pumps.add(pump)

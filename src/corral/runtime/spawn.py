@@ -147,17 +147,13 @@ def spawn(
         else:
             child_stdin, parent_stdin = stdin_socket, None
     except OSError as e:
-        for fd in fds:
-            os.close(fd)
+        for opened in fds:
+            os.close(opened)
         if e.errno in (errno.EMFILE, errno.ENFILE):
             raise SpawnFailure(f"too many open files to spawn {cfg.name!r}") from None
         raise SpawnFailure(f"unknown error making dispatchers for {cfg.name!r}: {e}") from None
 
-    kwargs: dict[str, object] = {}
-    if identity is not None and identity.uid != os.geteuid():
-        kwargs.update(user=identity.uid, group=identity.gid, extra_groups=list(identity.groups))
-    if cfg.umask is not None:
-        kwargs["umask"] = cfg.umask
+    switch = identity is not None and identity.uid != os.geteuid()
     try:
         popen = subprocess.Popen(
             argv,
@@ -169,28 +165,28 @@ def spawn(
             env=env,
             close_fds=True,
             process_group=0,
-            **kwargs,  # type: ignore[arg-type]
+            user=identity.uid if switch and identity else None,
+            group=identity.gid if switch and identity else None,
+            extra_groups=list(identity.groups) if switch and identity else None,
+            umask=cfg.umask if cfg.umask is not None else -1,
         )
-    except OSError as e:
-        for fd in (out_r, err_r, parent_stdin):
-            if fd is not None:
-                os.close(fd)
-        raise SpawnFailure(_describe_failure(e, cfg, argv[0])) from None
-    except subprocess.SubprocessError as e:
-        for fd in (out_r, err_r, parent_stdin):
-            if fd is not None:
-                os.close(fd)
+    except (OSError, subprocess.SubprocessError) as e:
+        for parent_fd in (out_r, err_r, parent_stdin):
+            if parent_fd is not None:
+                os.close(parent_fd)
+        if isinstance(e, OSError):
+            raise SpawnFailure(_describe_failure(e, cfg, argv[0])) from None
         raise SpawnFailure(f"couldn't spawn {argv[0]!r}: {e}") from None
     finally:
         # The child has its copies now (or never will).
-        for fd in (out_w, err_w if err_w != out_w else None):
-            if fd is not None:
-                os.close(fd)
+        os.close(out_w)
+        if err_w != out_w:
+            os.close(err_w)
         if stdin_socket is None:
             os.close(child_stdin)
-    for fd in (out_r, err_r, parent_stdin):
-        if fd is not None:
-            os.set_blocking(fd, False)
+    for parent_fd in (out_r, err_r, parent_stdin):
+        if parent_fd is not None:
+            os.set_blocking(parent_fd, False)
     return Spawned(popen, parent_stdin, out_r, err_r)
 
 

@@ -23,10 +23,12 @@ import psutil
 
 from corral.config import load as load_config
 from corral.config.diff import diff as diff_config
-from corral.config.model import AUTO, Config, ConfigError, GroupConfig, ProcessConfig
+from corral.config.model import AUTO, Config, ConfigError, GroupConfig, GroupKind, ProcessConfig
 from corral.logs.mainlog import MainLog
 from corral.runtime import errors, signals
+from corral.runtime.eventbus import EventBus, group_event, state_event, supervisor_state_event
 from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
+from corral.runtime.listeners import ListenerPool
 from corral.runtime.process import Process
 from corral.runtime.reaper import Reaper
 from corral.runtime.spawn import Identity, SpawnFailure, identity_for, resolve_command
@@ -68,6 +70,9 @@ class Supervisor:
         self._signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
         self._mood: asyncio.Future[str] | None = None
         self.exit_code = 0
+        self.events = EventBus(self.identifier, mainlog)
+        self.pools: dict[str, ListenerPool[Process]] = {}
+        self._restarts: set[asyncio.Task[None]] = set()
 
     # --- read-only views -------------------------------------------------------------
 
@@ -145,8 +150,42 @@ class Supervisor:
 
     def output_hook(self, proc: Process, channel: str) -> Callable[[bytes], None] | None:
         """What else wants a child's bytes besides its log file (None keeps zero-copy)."""
-        if not self.log.is_enabled("debug"):
+        hooks: list[Callable[[bytes], None]] = []
+        pool = self.pools.get(proc.group)
+        if pool is not None and channel == "stdout":
+            hooks.append(lambda d: pool.feed(proc, d))
+        ch = proc.config.stdout if channel == "stdout" else proc.config.stderr
+        if ch.events_enabled:
+            hooks.append(lambda d: self.events.publish_output(proc, channel, d))
+        if self.log.is_enabled("debug"):
+            hooks.append(self._debug_copy(proc, channel))
+        if not hooks:
             return None
+        if len(hooks) == 1:
+            return hooks[0]
+
+        def all_(data: bytes) -> None:
+            for h in hooks:
+                h(data)
+
+        return all_
+
+    def publish_remote(self, type_: str, data: str) -> None:
+        self.events.publish_remote(type_, data)
+
+    def _restart_listener(self, proc: Process) -> None:
+        async def again() -> None:
+            if proc.state in RUNNING_STATES:
+                proc.handle(Ev.STOP)
+                await proc.wait_for(lambda p: p.state in STOPPED_STATES)
+            if not self.stopping:
+                proc.handle(Ev.START)
+
+        task = asyncio.get_running_loop().create_task(again())
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    def _debug_copy(self, proc: Process, channel: str) -> Callable[[bytes], None]:
 
         def copy(data: bytes) -> None:
             if not data:
@@ -156,11 +195,12 @@ class Supervisor:
 
         return copy
 
-    def publish_remote(self, type_: str, data: str) -> None:
-        """REMOTE_COMMUNICATION from a client (supervisor.sendRemoteCommEvent)."""
-
     def _on_change(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
         """Hook for events (PROCESS_STATE_*); see eventbus."""
+        pool = self.pools.get(proc.group)
+        if pool is not None:
+            pool.on_state_change(proc, old, new)
+        self.events.publish(state_event(proc, old, new))
 
     # --- groups ---------------------------------------------------------------------
 
@@ -195,6 +235,15 @@ class Supervisor:
             procs.append(proc)
         group = Group(gconf, procs, sock)
         self._groups[gconf.name] = group
+        if gconf.kind is GroupKind.EVENTLISTENER and gconf.listener is not None:
+            self.pools[gconf.name] = ListenerPool(
+                gconf.name,
+                gconf.listener,
+                self.events,
+                self.log,
+                group.processes,
+                restart=self._restart_listener,
+            )
         return group
 
     def _autostart(self, groups: Iterable[Group]) -> None:
@@ -326,6 +375,7 @@ class Supervisor:
         except FcgiSocketError as e:
             raise errors.Failed(str(e)) from None
         self.log.info(f"added process group {name}")
+        self.events.publish(group_event(name, added=True))
         self._autostart([group])
 
     async def remove_group(self, name: str) -> None:
@@ -337,6 +387,10 @@ class Supervisor:
             raise errors.StillRunning(name)
         del self._groups[name]
         group.close()
+        pool = self.pools.pop(name, None)
+        if pool is not None:
+            pool.close()
+        self.events.publish(group_event(name, added=False))
         self.log.info(f"removed process group {name}")
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -456,6 +510,10 @@ class Supervisor:
             if ready is not None:
                 ready()
                 ready = None
+            self.events.identifier = self.identifier
+            for g in self.groups():
+                self.events.publish(group_event(g.name, added=True))
+            self.events.publish(supervisor_state_event(running=True))
             self._autostart(self._groups.values())
             new_config: Config | None = None
             while True:
@@ -472,13 +530,20 @@ class Supervisor:
             self.state = (
                 SupervisorState.SHUTDOWN if new_config is None else SupervisorState.RESTARTING
             )
+            self.events.publish(supervisor_state_event(running=False))
             await self.stop_all_ordered()
+            for pool in self.pools.values():
+                pool.close()
+            self.pools.clear()
             for group in list(self._groups.values()):
                 group.close()
             self._groups.clear()
             if servers is not None:
                 await servers.close()
             if new_config is None:
+                for task in self._restarts:
+                    task.cancel()
+                self.events.close()
                 return
             self.config = new_config
             self.identifier = new_config.supervisord.identifier

@@ -117,7 +117,7 @@ def test_sigusr2_reopens_logs_for_logrotate(daemon, tmp_path):
     log = tmp_path / "ticker.log"
     d = daemon(f"""
 [program:ticker]
-command={PY} -u -c "import time,itertools;[print(i,flush=True) or time.sleep(0.05) for i in itertools.count()]"
+command={PY} {FIX}/counter.py
 startsecs=0
 stdout_logfile={log}
 """)

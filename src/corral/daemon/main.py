@@ -231,6 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return usage_error(prog, str(e))
     sd = config.supervisord
+    # Load all of our code while we can still read it: a user we drop to may not be able to
+    # read the interpreter's or our own install directory.
+    import corral.daemon.daemonize  # noqa: F401
+    import corral.logs.mainlog  # noqa: F401
+    import corral.runtime.supervisor  # noqa: F401
+    import corral.server.http  # noqa: F401
+
     try:
         root_note = drop_privileges(sd.uid)
         limit_notes = check_limits(sd.minfds, sd.minprocs)
@@ -249,16 +256,19 @@ def run(
 
     assert isinstance(config, Config)
     sd = config.supervisord
+    try:
+        mainlog = MainLog(
+            sd.logfile,
+            sd.logfile_maxbytes,
+            sd.logfile_backups,
+            sd.loglevel,
+            echo=sd.nodaemon and not sd.silent,
+        )
+    except OSError as e:
+        return usage_error("corrald", f"could not open the log file {sd.logfile}: {e.strerror}")
     daemonizer = Daemonizer()
     if not sd.nodaemon:
         daemonizer.fork(sd.directory, sd.umask)
-    mainlog = MainLog(
-        sd.logfile,
-        sd.logfile_maxbytes,
-        sd.logfile_backups,
-        sd.loglevel,
-        echo=sd.nodaemon and not sd.silent,
-    )
     if root_note:
         mainlog.critical(root_note)
     for warning in config.warnings:

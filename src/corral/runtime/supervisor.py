@@ -483,16 +483,18 @@ class Supervisor:
         become_subreaper()
         self.reaper.install(loop)
         signals.install(loop, self._signals)
-        async with asyncio.TaskGroup() as tasks:
-            sig_task = tasks.create_task(self._handle_signals())
-            try:
-                await self._serve_until_exit(serve, ready)
-            finally:
-                await self._end_orphans()
-                sig_task.cancel()
-                signals.uninstall(loop)
-                self.reaper.reap()
-                self.reaper.uninstall(loop)
+        # This task is owned here: started with the loop, cancelled and awaited on the way out.
+        sig_task = asyncio.create_task(self._handle_signals())
+        try:
+            await self._serve_until_exit(serve, ready)
+        finally:
+            await self._end_orphans()
+            sig_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sig_task
+            signals.uninstall(loop)
+            self.reaper.reap()
+            self.reaper.uninstall(loop)
         return self.exit_code
 
     async def _serve_until_exit(

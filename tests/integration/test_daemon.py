@@ -1,0 +1,96 @@
+"""corrald as a daemon: backgrounding, pidfile, idle cost, dropping privileges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support import Daemon, env_for_children, rpc_proxy, wait_until
+
+
+def corrald(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corral.daemon.main", *args],
+        capture_output=True,
+        text=True,
+        env=env_for_children(),
+        timeout=30,
+    )
+
+
+def test_daemonizes_writes_pidfile_and_exits_cleanly(tmp_path: Path) -> None:
+    d = Daemon(tmp_path, "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n")
+    conf = d.conf.read_text().replace("nodaemon=true", "")
+    d.conf.write_text(conf)
+    result = corrald("-c", str(d.conf))
+    # the parent returns only once the daemon is up
+    assert result.returncode == 0, result.stderr
+    pid = int((tmp_path / "corrald.pid").read_text())
+    assert psutil.Process(pid).ppid() != os.getpid()
+    assert rpc_proxy(d.sock).supervisor.getPID() == pid
+    assert os.getsid(pid) == pid  # its own session
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not psutil.pid_exists(pid), timeout=15, what="daemon gone")
+    assert not (tmp_path / "corrald.pid").exists()
+    assert not Path(d.sock).exists()
+
+
+def test_a_port_already_served_is_reported_by_the_parent(tmp_path: Path, daemon) -> None:
+    first = daemon("[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n")
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    conf = first.conf.read_text().replace(f"logfile={first.logfile}", f"logfile={second_dir}/d.log")
+    conf = conf.replace(f"pidfile={tmp_path / 'corrald.pid'}", f"pidfile={second_dir}/p.pid")
+    (second_dir / "c.conf").write_text(conf)
+    result = corrald("-c", str(second_dir / "c.conf"))
+    assert result.returncode == 2
+    assert "Another program is already listening" in result.stderr
+    # the first daemon is untouched
+    assert first.info("a")["statename"] == "RUNNING"
+
+
+def test_idle_daemon_never_wakes_up(daemon) -> None:
+    progs = "".join(f"[program:p{i}]\ncommand=/bin/sleep 1000\nstartsecs=1\n\n" for i in range(20))
+    d = daemon(progs, supervisord="loglevel=info")
+    for i in range(20):
+        d.wait_state(f"p{i}", "RUNNING")
+    assert d.proc is not None
+    p = psutil.Process(d.proc.pid)
+    time.sleep(0.3)
+    before = p.num_ctx_switches()
+    time.sleep(2.5)
+    after = p.num_ctx_switches()
+    # no timer, no poll: a sleeping daemon is not scheduled at all
+    assert after.voluntary - before.voluntary == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_drops_to_the_configured_user() -> None:
+    import shutil
+    import tempfile
+
+    # pytest's own temp dirs are private to root; the dropped user needs to reach this one
+    tmp = Path(tempfile.mkdtemp(prefix="corral-user-"))
+    tmp.chmod(0o777)
+    d = Daemon(
+        tmp, "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n", supervisord="user=nobody"
+    ).start()
+    try:
+        _check_dropped(d)
+    finally:
+        d.stop()
+        shutil.rmtree(tmp)
+
+
+def _check_dropped(d: Daemon) -> None:
+    pid = d.wait_state("a", "RUNNING")["pid"]
+    assert d.proc is not None
+    assert psutil.Process(d.proc.pid).username() == "nobody"
+    assert psutil.Process(pid).username() == "nobody"

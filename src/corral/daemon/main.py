@@ -233,9 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sd = config.supervisord
     # Load all of our code while we can still read it: a user we drop to may not be able to
     # read the interpreter's or our own install directory.
-    import corral.daemon.daemonize  # noqa: F401
-    import corral.logs.mainlog  # noqa: F401
-    import corral.runtime.supervisor  # noqa: F401
+    import corral.daemon.daemonize
+    import corral.logs.mainlog
+    import corral.runtime.supervisor
     import corral.server.http  # noqa: F401
 
     try:

@@ -269,6 +269,11 @@ def run(
     daemonizer = Daemonizer()
     if not sd.nodaemon:
         daemonizer.fork(sd.directory, sd.umask)
+    else:
+        # 4.3 ignores these in the foreground; a container's config means them all the same.
+        os.umask(sd.umask)
+        if sd.directory:
+            os.chdir(sd.directory)
     if root_note:
         mainlog.critical(root_note)
     for warning in config.warnings:

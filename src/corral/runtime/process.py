@@ -154,6 +154,7 @@ class Process:
 
     def _start_pump(self, fd: int, sink: RotatingFile | None, channel: str) -> None:
         ch = self.config.stdout if channel == "stdout" else self.config.stderr
+        protocol = channel == "stdout" and self.sup.is_listener(self)
 
         def eof() -> None:
             self._pumps.discard(pump)
@@ -163,7 +164,7 @@ class Process:
             sink,
             on_eof=eof,
             on_data=self.sup.output_hook(self, channel),
-            capture_maxbytes=ch.capture_maxbytes,
+            capture_maxbytes=0 if protocol else ch.capture_maxbytes,
             on_capture=lambda body: self.sup.events.publish_capture(self, channel, body),
             strip_ansi=self.sup.config.supervisord.strip_ansi,
         )

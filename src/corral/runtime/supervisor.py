@@ -25,6 +25,7 @@ from corral.config import load as load_config
 from corral.config.diff import diff as diff_config
 from corral.config.model import AUTO, Config, ConfigError, GroupConfig, GroupKind, ProcessConfig
 from corral.logs.mainlog import MainLog
+from corral.logs.syslogsink import SyslogLines
 from corral.runtime import errors, signals
 from corral.runtime.eventbus import EventBus, group_event, state_event, supervisor_state_event
 from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
@@ -152,11 +153,15 @@ class Supervisor:
         """What else wants a child's bytes besides its log file (None keeps zero-copy)."""
         hooks: list[Callable[[bytes], None]] = []
         pool = self.pools.get(proc.group)
-        if pool is not None and channel == "stdout":
-            hooks.append(lambda d: pool.feed(proc, d))
         ch = proc.config.stdout if channel == "stdout" else proc.config.stderr
-        if ch.events_enabled:
-            hooks.append(lambda d: self.events.publish_output(proc, channel, d))
+        if pool is not None and channel == "stdout":
+            # a listener's stdout is its protocol channel: never an event, never syslogged
+            hooks.append(lambda d: pool.feed(proc, d))
+        else:
+            if ch.events_enabled:
+                hooks.append(lambda d: self.events.publish_output(proc, channel, d))
+            if ch.syslog:
+                hooks.append(SyslogLines(proc.name))
         if self.log.is_enabled("debug"):
             hooks.append(self._debug_copy(proc, channel))
         if not hooks:
@@ -169,6 +174,9 @@ class Supervisor:
                 h(data)
 
         return all_
+
+    def is_listener(self, proc: Process) -> bool:
+        return proc.group in self.pools
 
     def publish_remote(self, type_: str, data: str) -> None:
         self.events.publish_remote(type_, data)

@@ -1,0 +1,38 @@
+"""XML-RPC over the daemon's unix socket, the way supervisorctl reaches it."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import xmlrpc.client
+from typing import Any
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__()
+        self._path = path
+        self._timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        # a fresh connection per call, as supervisorctl does for each command
+        return _UnixConnection(self._path, self._timeout)
+
+
+def proxy(sock_path: str, timeout: float = 300.0) -> Any:
+    """A ServerProxy whose .supervisor namespace talks to the daemon at sock_path."""
+    return xmlrpc.client.ServerProxy(
+        "http://localhost/RPC2", transport=_UnixTransport(sock_path, timeout), allow_none=True
+    )

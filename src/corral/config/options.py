@@ -61,7 +61,7 @@ _SUPERVISORD = (
     _sd("logfile_backups", c.integer, "10", "Rotated main logs to keep; 0 truncates instead."),
     _sd("loglevel", c.log_level, "info", "critical, error, warn, info, debug, trace or blather."),
     _sd("pidfile", c.existing_dirpath, "supervisord.pid", "Where the daemon writes its pid."),
-    _sd("umask", c.octal, "022", "umask applied when daemonizing."),
+    _sd("umask", c.octal, "022", "umask of the daemon (and so of children without their own)."),
     _sd("nodaemon", c.boolean, "false", "Stay in the foreground."),
     _sd("silent", c.boolean, "false", "In the foreground, do not echo the main log to stdout."),
     _sd("minfds", c.integer, "1024", "Required soft RLIMIT_NOFILE at start."),
@@ -69,7 +69,7 @@ _SUPERVISORD = (
     _sd("nocleanup", c.boolean, "false", "Keep old AUTO child logs at start."),
     _sd("childlogdir", c.existing_directory, _tempdir, "Directory for AUTO child logs."),
     _sd("user", c.string, None, "Switch to this user (name or uid) at start."),
-    _sd("directory", c.existing_directory, None, "chdir here when daemonizing."),
+    _sd("directory", c.existing_directory, None, "Directory the daemon changes to at start."),
     _sd("strip_ansi", c.boolean, "false", "Strip ANSI escapes from child output in logs."),
     _sd(
         "environment",

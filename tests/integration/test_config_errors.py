@@ -89,3 +89,13 @@ my_team_owner=payments
 """)
     d.wait_state("x", "RUNNING")
     assert "my_team_owner" in d.log()
+
+
+def test_unattainable_minfds_is_refused(tmp_path: Path) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[supervisord]\nlogfile={tmp_path}/d.log\nminfds=999999999\n")
+    result = run_corrald("-n", "-c", str(conf))
+    assert result.returncode == 2
+    assert "The minimum number of file descriptors required to run this process is 999999999" in (
+        result.stderr
+    )

@@ -344,3 +344,18 @@ def test_orphans_are_reaped(daemon, tmp_path):
     # the orphan is re-parented to corrald (a child subreaper), which reaps it when it dies
     os.kill(grandchild, signal.SIGTERM)
     d.wait_log(f"reaped unknown pid {grandchild}")
+
+
+def test_shutdown_leaves_no_orphan(daemon, tmp_path):
+    out = tmp_path / "forker.log"
+    # no stopasgroup: stopping the program leaves its grandchild running
+    d = daemon(prog("forker", f"{PY} {FIX}/forker.py", startsecs=0, stdout_logfile=out))
+    d.wait_state("forker", "RUNNING")
+    text = wait_until(
+        lambda: out.exists() and "grandchild=" in out.read_text() and out.read_text(),
+        what="grandchild pid",
+    )
+    grandchild = int(text.split("grandchild=")[1].split()[0])
+    assert d.stop() == 0
+    assert not psutil.pid_exists(grandchild)
+    assert f"terminating leftover process {grandchild}" in d.log()

@@ -49,7 +49,7 @@ def _result_line(result: Info, words: Mapping[int, str], raw: frozenset[int] = f
     return f"{name}: ERROR ({word})"
 
 
-_START_WORDS = {
+_START_WORDS: dict[int, str] = {
     FaultCode.BAD_NAME: "no such process",
     FaultCode.NO_FILE: "no such file",
     FaultCode.NOT_EXECUTABLE: "file is not executable",
@@ -58,18 +58,18 @@ _START_WORDS = {
     FaultCode.ABNORMAL_TERMINATION: "abnormal termination",
     FaultCode.SUCCESS: "started",
 }
-_STOP_WORDS = {
+_STOP_WORDS: dict[int, str] = {
     FaultCode.BAD_NAME: "no such process",
     FaultCode.NOT_RUNNING: "not running",
     FaultCode.SUCCESS: "stopped",
 }
-_SIGNAL_WORDS = {
+_SIGNAL_WORDS: dict[int, str] = {
     FaultCode.BAD_NAME: "no such process",
     FaultCode.BAD_SIGNAL: "bad signal name",
     FaultCode.NOT_RUNNING: "not running",
     FaultCode.SUCCESS: "signalled",
 }
-_CLEAR_WORDS = {
+_CLEAR_WORDS: dict[int, str] = {
     FaultCode.BAD_NAME: "no such process",
     FaultCode.FAILED: "failed",
     FaultCode.SUCCESS: "cleared",

@@ -29,8 +29,9 @@ class Options:
 class Base(cmd.Cmd):
     """supervisorctl's controller state; command families are mixins on top of it."""
 
-    def __init__(self, options: Options, stdin: IO[str] | None = None,
-                 stdout: IO[str] | None = None) -> None:
+    def __init__(
+        self, options: Options, stdin: IO[str] | None = None, stdout: IO[str] | None = None
+    ) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
         self.options = options
         self.exitstatus = exitcodes.SUCCESS
@@ -72,7 +73,7 @@ class Base(cmd.Cmd):
         if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
             self.output(
                 f"Warning: sys.stdout.encoding is set to {encoding or None}, so Unicode output "
-                "may fail. Check your LANG and PYTHONIOENCODING environment variables."
+                "may fail. Check your LANG and PYTHONIOENCODING environment settings."
             )
 
     # -- server ---------------------------------------------------------------------------

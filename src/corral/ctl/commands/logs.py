@@ -12,13 +12,17 @@ from corral.wire.states import ProcessState
 
 DEFAULT_TAIL_BYTES = 1600
 BANNER = "==> Press Ctrl-C to exit <=="
+_MAINTAIL_ERRORS: dict[int, str] = {
+    FaultCode.NO_FILE: "no log file",
+    FaultCode.FAILED: "unknown error reading log",
+}
+_TAIL_ERRORS: dict[int, str] = {**_MAINTAIL_ERRORS, FaultCode.BAD_NAME: "no such process name"}
 
 
 class LogCommands(Base):
     def _stream(self, path: str) -> client.LogStream:
         opts = self.options
-        return client.LogStream(opts.serverurl, path, opts.username, opts.password,
-                                self.write_raw)
+        return client.LogStream(opts.serverurl, path, opts.username, opts.password, self.write_raw)
 
     def _follow(self, path: str) -> None:
         """Print the banner, then the endpoint's stream until it ends or Ctrl-C."""
@@ -74,11 +78,7 @@ class LogCommands(Base):
             data = reader(name, -nbytes, 0)
         except xmlrpc.client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
-            why = {
-                FaultCode.NO_FILE: "no log file",
-                FaultCode.FAILED: "unknown error reading log",
-                FaultCode.BAD_NAME: "no such process name",
-            }.get(exc.faultCode)
+            why = _TAIL_ERRORS.get(exc.faultCode)
             if why is None:
                 raise
             self.output(f"{name}: ERROR ({why})")
@@ -110,10 +110,7 @@ class LogCommands(Base):
             data = self.server.readLog(-nbytes, 0)
         except xmlrpc.client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
-            why = {
-                FaultCode.NO_FILE: "no log file",
-                FaultCode.FAILED: "unknown error reading log",
-            }.get(exc.faultCode)
+            why = _MAINTAIL_ERRORS.get(exc.faultCode)
             if why is None:
                 raise
             self.output(f"supervisord: ERROR ({why})")
@@ -145,8 +142,9 @@ class LogCommands(Base):
         self.output(BANNER)
         self.stdout.flush()
         streams = [self._stream(f"/logtail/{name}/{ch}") for ch in ("stdout", "stderr")]
-        threads = [threading.Thread(target=self._quiet_run, args=(s,), daemon=True)
-                   for s in streams]
+        threads = [
+            threading.Thread(target=self._quiet_run, args=(s,), daemon=True) for s in streams
+        ]
         for thread in threads:
             thread.start()
         try:

@@ -33,8 +33,10 @@ class ProcessCommands(Base):
                     if info["group"] == group and (process is None or info["name"] == process)
                 ]
                 if not found:
-                    what = f"{group}: ERROR (no such group)" if process is None else (
-                        f"{name}: ERROR (no such process)"
+                    what = (
+                        f"{group}: ERROR (no such group)"
+                        if process is None
+                        else (f"{name}: ERROR (no such process)")
                     )
                     self.output(what)
                     self.exitstatus = exitcodes.UNKNOWN_STATUS
@@ -91,8 +93,9 @@ class ProcessCommands(Base):
             return
         names = arg.split()
         if not names:
-            self.usage_error("Error: start requires a process name", "start",
-                             exitcodes.INVALID_ARGS)
+            self.usage_error(
+                "Error: start requires a process name", "start", exitcodes.INVALID_ARGS
+            )
             return
         srv = self.server
         self._each_target(

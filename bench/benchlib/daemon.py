@@ -26,7 +26,7 @@ _EXITED = re.compile(r"exited: (\S+) \(")
 
 
 def become_subreaper() -> None:
-    """Orphans of a killed daemon reparent to the bench, which reaps them (PR_SET_CHILD_SUBREAPER)."""
+    """Orphans of a killed daemon reparent to the bench, which reaps them (prctl SUBREAPER)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
 

@@ -23,7 +23,7 @@ class Target:
 
 TARGETS = [
     Target("startup.500.spawned_s", "ratio", 0.2, "start-up 500: all spawned <= 0.2x"),
-    Target("startup.500.running_s", "ratio", 0.6, "start-up 500: all RUNNING (startsecs=1) <= 0.6x"),
+    Target("startup.500.running_s", "ratio", 0.6, "start-up 500: all RUNNING <= 0.6x"),
     Target("startup.500.rss_mib", "ratio", 1.0, "start-up 500: daemon RSS <= 1.0x"),
     Target("idle.200.wakeups", "max", 0.0, "idle 200: zero wake-ups in the window"),
     Target("logs.bulk.cpu_ms_per_mb", "ratio", 0.5, "bulk writer: daemon CPU per MB <= 0.5x"),
@@ -37,6 +37,7 @@ TARGETS = [
     Target("stopall.500_s", "worst", 1.0, "stop all 500: no 1 s outliers (every run < 1 s)"),
     Target("startall.500_s", "ratio", 0.6, "start all 500 <= 0.6x"),
     Target("shutdown.100_s", "worst", 1.0, "shutdown of 100 programs under 1 s (every run)"),
+    Target("shutdown.100_timed_out", "max", 0.0, "shutdown of 100 programs: no run hit the cap"),
     Target("client.status_s[corrald]", "ratio", 0.5, "corralctl status <= 0.5x supervisorctl"),
 ]
 

@@ -1,4 +1,4 @@
-"""The two systems under test: corral from this checkout, supervisord 4.3.0 from the bench's venv."""
+"""The systems under test: corral from this checkout, supervisord 4.3.0 from the bench venv."""
 
 from __future__ import annotations
 

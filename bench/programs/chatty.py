@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib.streams import chatty_lines  # noqa: E402
+from benchlib.streams import chatty_lines
 
 
 def main() -> None:

@@ -119,24 +119,36 @@ class SupervisorNamespace:
     async def _each(
         procs: list[ProcessLike], op: Callable[[ProcessLike], Awaitable[object]]
     ) -> list[dict[str, Any]]:
-        """Run op on every process at once; a ResultStruct per process, as each finishes."""
-        results: list[dict[str, Any]] = []
+        """Run op on every process at once; a ResultStruct per process.
 
-        async def one(proc: ProcessLike) -> None:
+        Order as 4.3 reports it: what fails at once first, then the rest in list order (4.3
+        collects those in a pass over the list, so a fast finisher does not jump the queue).
+        """
+        done: list[tuple[bool, int, dict[str, Any]]] = []
+        first_pass = True
+
+        async def one(index: int, proc: ProcessLike) -> None:
             try:
                 await op(proc)
             except RuntimeFault as exc:
                 code = exc.code
-                results.append(dict(result_struct(proc, code, fault_string(code, exc.detail))))
+                result = dict(result_struct(proc, code, fault_string(code, exc.detail)))
             except Exception as exc:  # one broken process must not lose the others' results
                 text = fault_string(FaultCode.FAILED, f"{type(exc)!s}:{exc}")
-                results.append(dict(result_struct(proc, FaultCode.FAILED, text)))
+                result = dict(result_struct(proc, FaultCode.FAILED, text))
             else:
-                results.append(dict(result_struct(proc, FaultCode.SUCCESS, "OK")))
+                result = dict(result_struct(proc, FaultCode.SUCCESS, "OK"))
+            done.append((not first_pass, index, result))
 
-        # Tasks start in list order, so faults raised before any await keep that order.
-        await asyncio.gather(*(one(p) for p in procs))
-        return results
+        def end_of_first_pass() -> None:
+            nonlocal first_pass
+            first_pass = False
+
+        # Each task's first step runs before this callback: tasks are scheduled in order.
+        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(procs)]
+        asyncio.get_running_loop().call_soon(end_of_first_pass)
+        await asyncio.gather(*tasks)
+        return [result for _, _, result in sorted(done, key=lambda r: (r[0], r[1]))]
 
     # -- daemon -------------------------------------------------------------------------
 

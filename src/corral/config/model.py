@@ -29,8 +29,13 @@ class GroupKind(Enum):
 class ConfigError(Exception):
     """A config that cannot be used. Carries where, so the user can fix it."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 section: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        line: int | None = None,
+        section: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file

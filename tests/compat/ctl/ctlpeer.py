@@ -101,7 +101,12 @@ class Daemon:
 
 
 def start_daemon(
-    base: Path, programs: str, *, auth: tuple[str, str] | None = None, rpc: bool = True
+    base: Path,
+    programs: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    rpc: bool = True,
+    corrald: bool = False,
 ) -> Daemon:
     base.mkdir(parents=True, exist_ok=True)
     (base / "inc").mkdir(exist_ok=True)
@@ -130,8 +135,14 @@ def start_daemon(
     conf = base / "supervisord.conf"
     conf.write_text(text)
     out = open(base / "sd.stdout", "wb")  # noqa: SIM115 - owned by the daemon's lifetime
+    argv = (
+        [sys.executable, "-m", "corral.daemon.main", "-c", str(conf)]
+        if corrald
+        else [_tool("supervisord"), "-c", str(conf)]
+    )
     proc = subprocess.Popen(
-        [_tool("supervisord"), "-c", str(conf)],
+        argv,
+        env=_env(),
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=base,

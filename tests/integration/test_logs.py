@@ -79,8 +79,10 @@ stdout_logfile_backups=20
 """)
     d.wait_state("flood", "EXITED", timeout=30)
     assert joined(log, 20) == expected_flood(total)
-    sizes = [Path(f"{log}.{n}").stat().st_size for n in range(1, 13)]
-    assert all(256 * 1024 <= s <= 256 * 1024 + 128 * 1024 for s in sizes)
+    backups = [Path(f"{log}.{n}") for n in range(1, 21) if Path(f"{log}.{n}").exists()]
+    assert len(backups) >= 8
+    # a file passes maxbytes by at most one read (128 KiB)
+    assert all(256 * 1024 <= b.stat().st_size <= 256 * 1024 + 128 * 1024 for b in backups)
 
 
 def test_backups_are_capped(daemon, tmp_path):

@@ -58,11 +58,13 @@ SESSION = [
 
 _PID = re.compile(r"\bpid \d+|^\d+$", re.M)
 _UPTIME = re.compile(r"uptime (\d+ days?, )?\d+:\d\d:\d\d")
+_STOPTIME = re.compile(r"[A-Z][a-z]{2} \d\d \d\d:\d\d [AP]M")
 
 
 def mask(text: str, base: Path) -> str:
     text = text.replace(str(base), "<base>")
     text = _UPTIME.sub("uptime H:MM:SS", text)
+    text = _STOPTIME.sub("<stop time>", text)
     return _PID.sub("<pid>", text)
 
 
@@ -108,5 +110,14 @@ def test_same_output_and_exit_code(transcripts: dict[str, list], client: str, st
         # the command index is the same; help texts are our own words
         assert got[2] == expected[2]
         assert got[1].split() == expected[1].split()
+        return
+    if SESSION[step] in ("stop all", "start all", "restart grp:*"):
+        # 4.3 reports these in the order its polling passes see them finish, which varies with
+        # load; the lines themselves must match
+        assert (got[0], sorted(got[1].splitlines()), got[2]) == (
+            expected[0],
+            sorted(expected[1].splitlines()),
+            expected[2],
+        )
         return
     assert got == expected

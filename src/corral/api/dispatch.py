@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from corral.api import LoggerLike
+from corral.api.xmlenc import dumps_response
 from corral.runtime.errors import RuntimeFault
 from corral.wire.faults import FaultCode, fault_string
 
@@ -193,7 +194,7 @@ def _coerce(param: Param, value: Any) -> Any:
 
 
 def marshal(value: Any) -> bytes:
-    return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8")
+    return dumps_response(value)
 
 
 def marshal_fault(exc: xmlrpc.client.Fault) -> bytes:

@@ -231,12 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return usage_error(prog, str(e))
     sd = config.supervisord
-    # Load all of our code while we can still read it: a user we drop to may not be able to
-    # read the interpreter's or our own install directory.
-    import corral.daemon.daemonize
-    import corral.logs.mainlog
-    import corral.runtime.supervisor
-    import corral.server.http  # noqa: F401
+    if sd.uid is not None and sd.uid != os.getuid():
+        # Load all of our code while we can still read it: a user we drop to may not be able
+        # to read the interpreter's or our own install directory.
+        import corral.runtime.supervisor
+        import corral.server.http  # noqa: F401
 
     try:
         root_note = drop_privileges(sd.uid)
@@ -266,6 +265,14 @@ def run(
         )
     except OSError as e:
         return usage_error("corrald", f"could not open the log file {sd.logfile}: {e.strerror}")
+    from corral.server.sockets import Bound, ServerError, bind_all
+
+    try:
+        # Bound before anything is spawned: a socket another daemon serves stops us here.
+        bound = bind_all(config)
+    except ServerError as e:
+        mainlog.close()
+        return usage_error("corrald", str(e))
     daemonizer = Daemonizer()
     if not sd.nodaemon:
         daemonizer.fork(sd.directory, sd.umask)
@@ -298,10 +305,14 @@ def run(
         mainlog.info(f"corrald started with pid {os.getpid()}")
         daemonizer.ready()
 
+    first_run: list[list[Bound]] = [bound]
+
     async def serve(s: Supervisor) -> object:
         from corral.server.http import start_servers
 
-        return await start_servers(s, s.config, mainlog)
+        # the sockets bound at start-up serve the first run; a reload binds afresh
+        early = first_run.pop() if first_run else None
+        return await start_servers(s, s.config, mainlog, bound=early)
 
     try:
         code = asyncio.run(sup.run(serve=serve, ready=ready))  # type: ignore[arg-type]

@@ -19,8 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from itertools import groupby
 
-import psutil
-
 from corral.config import load as load_config
 from corral.config.diff import diff as diff_config
 from corral.config.model import AUTO, Config, ConfigError, GroupConfig, GroupKind, ProcessConfig
@@ -440,6 +438,8 @@ class Supervisor:
 
     async def _end_orphans(self) -> None:
         """Leave nothing behind: descendants that outlived their program get TERM, then KILL."""
+        import psutil  # only needed on the way out; keeps start-up lean
+
         try:
             left = psutil.Process().children(recursive=True)
         except psutil.Error:
@@ -511,20 +511,30 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         while True:
             self.state = SupervisorState.RUNNING
-            servers = await serve(self) if serve is not None else None
             for gconf in self.config.groups:
                 try:
                     self._activate(gconf)
                 except FcgiSocketError as e:
                     self.log.error(str(e))
-            if ready is not None:
-                ready()
-                ready = None
             self.events.identifier = self.identifier
             for g in self.groups():
                 self.events.publish(group_event(g.name, added=True))
             self.events.publish(supervisor_state_event(running=True))
             self._autostart(self._groups.values())
+            # Programs first, then the HTTP servers: their sockets are already bound and
+            # listening (the daemon did that before spawning), so early clients just wait.
+            try:
+                servers = await serve(self) if serve is not None else None
+            except BaseException:
+                self.state = SupervisorState.SHUTDOWN
+                await self.stop_all_ordered()
+                for group in list(self._groups.values()):
+                    group.close()
+                self._groups.clear()
+                raise
+            if ready is not None:
+                ready()
+                ready = None
             new_config: Config | None = None
             while True:
                 self._mood = loop.create_future()

@@ -16,12 +16,8 @@ Servers differ only in their credentials, so each gets its own aiohttp Applicati
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import os
-import pwd
 import socket
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -31,18 +27,15 @@ from aiohttp import web
 
 from corral.api import LoggerLike, make_registry
 from corral.api.dispatch import BadRequest, Registry
-from corral.config.model import Config, InetServerConfig, UnixServerConfig
+from corral.config.model import Config
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
 from corral.server.auth import BasicAuth, auth_middleware, make_auth
+from corral.server.sockets import ANOTHER_PROGRAM, Bound, ServerError, bind_all
+from corral.server.sockets import sections as _sections
 
 if TYPE_CHECKING:
     from corral.runtime.supervisor import Supervisor as SupervisorLike
-
-ANOTHER_PROGRAM = (
-    "Another program is already listening on a port that one of our HTTP servers is "
-    "configured to use.  Shut this program down first before starting supervisord."
-)
 
 # A web UI plugs in here: return a response, or None to fall through to 404.
 UiHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
@@ -58,10 +51,6 @@ def _server_header() -> str:
 SERVER = _server_header()
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
-
-
-class ServerError(Exception):
-    """An HTTP server could not be started; str() is the message for the user."""
 
 
 def error_page(status: int) -> web.Response:
@@ -169,93 +158,6 @@ def make_app(routes: Routes, auth: BasicAuth | None) -> web.Application:
 # -- sockets ------------------------------------------------------------------------------
 
 
-def _os_error(exc: OSError) -> ServerError:
-    if exc.errno == errno.EADDRINUSE:
-        return ServerError(ANOTHER_PROGRAM)
-    help_ = "Cannot open an HTTP server: socket.error reported"
-    name = errno.errorcode.get(exc.errno) if exc.errno is not None else None
-    if name is None:
-        return ServerError(f"{help_} {exc}")
-    return ServerError(f"{help_} errno.{name} ({exc.errno})")
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-async def _answers(path: str) -> bool:
-    """Whether a live server listens on the unix socket at path (else it is stale)."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 2.0)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
-async def bind_unix(cfg: UnixServerConfig) -> socket.socket:
-    """Bind `<file>.<pid>`, chmod it, then hard-link it to `<file>`: the socket appears
-    with its final mode. An existing file is replaced only if nobody answers on it."""
-    path = cfg.file
-    temp = f"{path}.{os.getpid()}"
-    try:
-        while True:
-            _unlink_quietly(temp)  # a leftover of ours, or of the previous attempt
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(temp)
-                os.chmod(temp, cfg.chmod)
-                try:
-                    os.link(temp, path)
-                except FileExistsError:
-                    if await _answers(path):
-                        raise ServerError(ANOTHER_PROGRAM)
-                    sys.stderr.write(f"Unlinking stale socket {path}\n")
-                    _unlink_quietly(path)
-                    sock.close()
-                    continue
-                if cfg.chown is not None:
-                    _chown(path, cfg.chown)
-                sock.setblocking(False)
-                return sock
-            except OSError as exc:
-                sock.close()
-                raise _os_error(exc)
-            except BaseException:
-                sock.close()
-                raise
-    finally:
-        _unlink_quietly(temp)
-
-
-def _chown(path: str, owner: tuple[int, int]) -> None:
-    try:
-        os.chown(path, owner[0], owner[1])
-    except PermissionError:
-        _unlink_quietly(path)
-        user = pwd.getpwuid(os.geteuid()).pw_name
-        raise ServerError(
-            f'Not permitted to chown {path} to uid/gid {owner!r}; adjust "sockchown" value '
-            "in config file or on command line to values that the current user "
-            f"({user}) can successfully chown"
-        )
-
-
-def bind_inet(cfg: InetServerConfig) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((cfg.host, cfg.port))
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise _os_error(exc)
-    return sock
-
-
 # -- lifecycle ----------------------------------------------------------------------------
 
 
@@ -289,31 +191,26 @@ async def start_servers(
     config: Config,
     mainlog: LoggerLike,
     *,
+    bound: list[Bound] | None = None,
     registry: Registry | None = None,
     ui: UiHandler | None = None,
 ) -> HttpServers:
-    """Bind and serve every configured HTTP server; ServerError if one cannot bind."""
+    """Serve every configured HTTP server, on `bound` sockets when the daemon bound them
+    early (so it could refuse to start before spawning anything), else binding now."""
     routes = Routes(sup, registry or make_registry(sup, mainlog), mainlog, ui)
     servers = HttpServers()
-    sections: list[UnixServerConfig | InetServerConfig] = [
-        *config.unix_servers,
-        *config.inet_servers,
-    ]
     try:
-        for cfg in sections:
+        for b in bound if bound is not None else bind_all(config):
+            servers.sockets.append(b.sock)
+            if b.unix_file is not None:
+                servers.unix_files.append(b.unix_file)
+            servers.urls.append(b.url)
+        for cfg, sock in zip(_sections(config), servers.sockets, strict=True):
             auth = make_auth(cfg.username, cfg.password)
             if auth is None:
                 mainlog.critical(
                     f"Server '{cfg.section}' running without any HTTP authentication checking"
                 )
-            if isinstance(cfg, UnixServerConfig):
-                sock = await bind_unix(cfg)
-                servers.unix_files.append((cfg.file, os.stat(cfg.file).st_ino))
-                servers.urls.append(f"unix://{cfg.file}")
-            else:
-                sock = bind_inet(cfg)
-                servers.urls.append(f"http://{cfg.host or 'localhost'}:{cfg.port}")
-            servers.sockets.append(sock)
             await _serve(servers, make_app(routes, auth), sock)
     except BaseException:
         await servers.close()

@@ -36,3 +36,23 @@ def proxy(sock_path: str, timeout: float = 300.0) -> Any:
     return xmlrpc.client.ServerProxy(
         "http://localhost/RPC2", transport=_UnixTransport(sock_path, timeout), allow_none=True
     )
+
+
+def round_trip(sock_path: str, method: str, *params: Any, timeout: float = 300.0) -> float:
+    """Seconds from sending one XML-RPC request to having the whole response body: the
+    daemon's latency, without the client's XML parsing (the same for both systems).
+    The response is parsed afterwards, untimed, to check it is a real answer."""
+    import time
+
+    body = xmlrpc.client.dumps(params, method).encode()
+    conn = _UnixConnection(sock_path, timeout)
+    try:
+        conn.connect()
+        t0 = time.perf_counter()
+        conn.request("POST", "/RPC2", body, {"Content-Type": "text/xml"})
+        data = conn.getresponse().read()
+        elapsed = time.perf_counter() - t0
+    finally:
+        conn.close()
+    xmlrpc.client.loads(data)  # raises on a fault or garbage
+    return elapsed

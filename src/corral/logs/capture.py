@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 import re
 from collections.abc import Callable
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 CHUNK = 128 * 1024
+_CHUNKS_PER_WAKEUP = 8
+_BIG_PIPE = 1024 * 1024
 BEGIN_TOKEN = b"<!--XSUPERVISOR:BEGIN-->"
 END_TOKEN = b"<!--XSUPERVISOR:END-->"
 
@@ -185,6 +188,7 @@ class OutputPump:
         self._reading = False
         self._eof = False
         self._closed = False
+        self._grown = False
         os.set_blocking(fd, False)
 
     @property
@@ -238,7 +242,22 @@ class OutputPump:
             pass
 
     def _on_readable(self) -> None:
-        self._pump_once()
+        # A fast writer refills the pipe while we work: take a few chunks per wake-up, but
+        # not unboundedly, so one chatty child cannot starve the others.
+        for _ in range(_CHUNKS_PER_WAKEUP):
+            if not self._pump_once():
+                return
+        self._grow_pipe()
+
+    def _grow_pipe(self) -> None:
+        """A child that keeps the pipe full gets a bigger one: fewer wake-ups per MB."""
+        if self._grown:
+            return
+        self._grown = True
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _BIG_PIPE)
+        except (OSError, AttributeError):
+            pass  # over the user's pipe-buffer quota, or not Linux: the default pipe works
 
     def _pump_once(self) -> bool:
         """One read or splice. False when the pipe is empty (EAGAIN) or ended."""
@@ -269,7 +288,7 @@ class OutputPump:
         try:
             room = sink.prepare_external_write()
             # Stop at the rotation boundary so a file never exceeds maxbytes here.
-            count = CHUNK if room < 0 else max(1, min(CHUNK, room))
+            count = _BIG_PIPE if room < 0 else max(1, min(_BIG_PIPE, room))
             n = os.splice(self._fd, sink.fileno(), count, flags=_SPLICE_FLAGS)
         except BlockingIOError:
             return False

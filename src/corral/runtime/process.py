@@ -19,7 +19,7 @@ from corral.config.model import AutoRestart, ProcessConfig
 from corral.logs.capture import InputPipe, OutputPump
 from corral.logs.rotating import RotatingFile
 from corral.runtime.reaper import describe_status
-from corral.runtime.spawn import Spawned, SpawnFailure, spawn
+from corral.runtime.spawn import Spawned, SpawnFailure
 from corral.runtime.transitions import Act, Ev, lookup
 from corral.wire.names import make_namespec
 from corral.wire.states import ProcessState
@@ -53,14 +53,10 @@ class Process:
         self.tries = 0  # consecutive failed starts, the backoff delay in seconds
         self.stdout_logfile = stdout_logfile
         self.stderr_logfile = stderr_logfile
-        ch = config.stdout
-        self.stdout_sink = (
-            RotatingFile(stdout_logfile, ch.maxbytes, ch.backups) if stdout_logfile else None
-        )
-        ch = config.stderr
-        self.stderr_sink = (
-            RotatingFile(stderr_logfile, ch.maxbytes, ch.backups) if stderr_logfile else None
-        )
+        # opened at the first spawn (by the spawn job, possibly on a worker thread), then
+        # kept open across restarts
+        self.stdout_sink: RotatingFile | None = None
+        self.stderr_sink: RotatingFile | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._stdin: InputPipe | None = None
@@ -118,22 +114,41 @@ class Process:
         self.tries = 0
 
     def _spawn(self) -> None:
-        sup = self.sup
         self.laststart = time.time()
         self.spawnerr = ""
+        job = self.sup.spawn_job(self)
+        if self.sup.spawn_batch is not None:
+            # the supervisor is starting many at once: it runs the jobs side by side and
+            # hands each outcome back through spawn_done, in order
+            self.sup.spawn_batch.append((self, job))
+            return
         try:
-            child = spawn(
-                self.config,
-                sup.child_env(self),
-                identity=sup.identity(self.config.uid),
-                stdin_socket=sup.fcgi_socket_fd(self.group),
-            )
+            outcome: Spawned | SpawnFailure = job()
         except SpawnFailure as e:
-            self.spawnerr = e.message
-            sup.log.info(f"spawnerr: {e.message}")
+            outcome = e
+        self.spawn_done(outcome)
+
+    def open_logs(self) -> None:
+        """Open the log files if not yet open; SpawnFailure when one cannot be."""
+        for attr, path, ch in (
+            ("stdout_sink", self.stdout_logfile, self.config.stdout),
+            ("stderr_sink", self.stderr_logfile, self.config.stderr),
+        ):
+            if path is None or getattr(self, attr) is not None:
+                continue
+            try:
+                setattr(self, attr, RotatingFile(path, ch.maxbytes, ch.backups))
+            except OSError as e:
+                raise SpawnFailure(f"can't open log file {path}: {e.strerror}") from None
+
+    def spawn_done(self, outcome: Spawned | SpawnFailure) -> None:
+        sup = self.sup
+        if isinstance(outcome, SpawnFailure):
+            self.spawnerr = outcome.message
+            sup.log.info(f"spawnerr: {outcome.message}")
             self.handle(Ev.SPAWN_FAILED)
             return
-        self._attach(child)
+        self._attach(outcome)
         sup.log.info(f"spawned: {self.name!r} with pid {self.pid}")
         if self.config.startsecs <= 0:
             self.handle(Ev.STARTED)

@@ -17,6 +17,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 
 from corral.config import load as load_config
@@ -30,7 +31,14 @@ from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
 from corral.runtime.listeners import ListenerPool
 from corral.runtime.process import Process
 from corral.runtime.reaper import Reaper
-from corral.runtime.spawn import Identity, SpawnFailure, identity_for, resolve_command
+from corral.runtime.spawn import (
+    Identity,
+    Spawned,
+    SpawnFailure,
+    identity_for,
+    resolve_command,
+    spawn,
+)
 from corral.runtime.transitions import Ev
 from corral.wire.names import split_namespec
 from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
@@ -47,6 +55,31 @@ def become_subreaper() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+SPAWN_THREADS = 4
+
+
+def run_batch(batch: list[tuple[Process, Callable[[], Spawned]]]) -> None:
+    """Run spawn jobs side by side on a few threads (the loop waits, as it would for one
+    spawn after the other), then hand each outcome back on this thread, in order."""
+    if not batch:
+        return
+
+    def outcome(job: Callable[[], Spawned]) -> Spawned | SpawnFailure:
+        try:
+            return job()
+        except SpawnFailure as e:
+            return e
+
+    jobs = [job for _, job in batch]
+    if len(jobs) == 1:
+        results = [outcome(jobs[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(SPAWN_THREADS, len(jobs))) as pool:
+            results = list(pool.map(outcome, jobs))
+    for (proc, _), result in zip(batch, results, strict=True):
+        proc.spawn_done(result)
 
 
 class Closable:
@@ -72,6 +105,8 @@ class Supervisor:
         self.events = EventBus(self.identifier, mainlog)
         self.pools: dict[str, ListenerPool[Process]] = {}
         self._restarts: set[asyncio.Task[None]] = set()
+        # while not None, processes queue their spawn here instead of forking at once
+        self.spawn_batch: list[tuple[Process, Callable[[], Spawned]]] | None = None
 
     # --- read-only views -------------------------------------------------------------
 
@@ -252,11 +287,41 @@ class Supervisor:
             )
         return group
 
+    def spawn_job(self, proc: Process) -> Callable[[], Spawned]:
+        """What to run to start proc's child: everything it needs is read here, on the loop
+        thread, so the job itself touches no shared state and may run on a worker thread."""
+        cfg = proc.config
+        env = self.child_env(proc)
+        identity = self.identity(cfg.uid)
+        sock = self.fcgi_socket_fd(proc.group)
+
+        def job() -> Spawned:
+            proc.open_logs()  # creating files is slow on some disks: worth doing side by side
+            return spawn(cfg, env, identity=identity, stdin_socket=sock)
+
+        return job
+
     def _autostart(self, groups: Iterable[Group]) -> None:
-        for group in sorted(groups, key=lambda g: (g.config.priority, g.name)):
-            for proc in group.processes:
-                if proc.config.autostart and proc.state == ProcessState.STOPPED:
+        """Start every autostart process, one priority level after the other; within a
+        level the forks run side by side (each waits ~1 ms for its child's exec)."""
+        todo = [
+            p
+            for g in sorted(groups, key=lambda g: (g.config.priority, g.name))
+            for p in g.processes
+            if p.config.autostart and p.state == ProcessState.STOPPED
+        ]
+
+        def level(p: Process) -> tuple[int, int]:
+            return (self._groups[p.group].config.priority, p.config.priority)
+
+        for _, procs in groupby(todo, key=level):
+            self.spawn_batch = []
+            try:
+                for proc in procs:
                     proc.handle(Ev.START)
+            finally:
+                batch, self.spawn_batch = self.spawn_batch, None
+            run_batch(batch)
 
     def cleanup_auto_logs(self) -> None:
         sd = self.config.supervisord

@@ -12,8 +12,9 @@ from corral.api.xmlenc import dumps_response
 
 # what XML-RPC can carry in a string: XML 1.0 characters
 text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r")
-    .filter(lambda c: c in "\t\n" or ord(c) >= 0x20)
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r").filter(
+        lambda c: c in "\t\n" or ord(c) >= 0x20
+    )
 )
 scalars = (
     text

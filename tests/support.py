@@ -185,3 +185,14 @@ class Daemon:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+def run_corrald(*args: str) -> subprocess.CompletedProcess[str]:
+    """corrald run to completion (usage errors, refused configs, daemonizing parents)."""
+    return subprocess.run(
+        [sys.executable, "-m", "corral.daemon.main", *args],
+        capture_output=True,
+        text=True,
+        env=env_for_children(),
+        timeout=30,
+    )

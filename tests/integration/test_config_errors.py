@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import env_for_children
-
-
-def run_corrald(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "corral.daemon.main", *args],
-        capture_output=True,
-        text=True,
-        env=env_for_children(),
-        timeout=30,
-    )
-
+from tests.support import run_corrald
 
 CASES = [
     (

@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import Daemon, env_for_children, rpc_proxy, wait_until
-
-
-def corrald(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "corral.daemon.main", *args],
-        capture_output=True,
-        text=True,
-        env=env_for_children(),
-        timeout=30,
-    )
+from tests.support import Daemon, rpc_proxy, run_corrald, wait_until
 
 
 def test_daemonizes_writes_pidfile_and_exits_cleanly(tmp_path: Path) -> None:
     d = Daemon(tmp_path, "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n")
     conf = d.conf.read_text().replace("nodaemon=true", "")
     d.conf.write_text(conf)
-    result = corrald("-c", str(d.conf))
+    result = run_corrald("-c", str(d.conf))
     # the parent returns only once the daemon is up
     assert result.returncode == 0, result.stderr
     pid = int((tmp_path / "corrald.pid").read_text())
@@ -49,7 +37,7 @@ def test_a_port_already_served_is_reported_by_the_parent(tmp_path: Path, daemon)
     conf = first.conf.read_text().replace(f"logfile={first.logfile}", f"logfile={second_dir}/d.log")
     conf = conf.replace(f"pidfile={tmp_path / 'corrald.pid'}", f"pidfile={second_dir}/p.pid")
     (second_dir / "c.conf").write_text(conf)
-    result = corrald("-c", str(second_dir / "c.conf"))
+    result = run_corrald("-c", str(second_dir / "c.conf"))
     assert result.returncode == 2
     assert "Another program is already listening" in result.stderr
     # the first daemon is untouched

@@ -16,6 +16,7 @@ from typing import TypeVar
 from urllib.parse import urlparse
 
 from corral.config.model import AUTO, AutoRestart
+from corral.wire.events import PARENT
 
 _TRUE = frozenset(("yes", "true", "on", "1"))
 _FALSE = frozenset(("no", "false", "off", "0"))
@@ -275,39 +276,4 @@ def socket_backlog(text: str) -> int:
 
 
 # Every event type name a listener may subscribe to; abstract ones cover their subtypes.
-EVENT_TYPES = frozenset(
-    (
-        "EVENT",
-        "PROCESS_STATE",
-        *(
-            f"PROCESS_STATE_{s}"
-            for s in (
-                "STOPPED",
-                "STARTING",
-                "RUNNING",
-                "BACKOFF",
-                "STOPPING",
-                "EXITED",
-                "FATAL",
-                "UNKNOWN",
-            )
-        ),
-        "PROCESS_LOG",
-        "PROCESS_LOG_STDOUT",
-        "PROCESS_LOG_STDERR",
-        "PROCESS_COMMUNICATION",
-        "PROCESS_COMMUNICATION_STDOUT",
-        "PROCESS_COMMUNICATION_STDERR",
-        "REMOTE_COMMUNICATION",
-        "SUPERVISOR_STATE_CHANGE",
-        "SUPERVISOR_STATE_CHANGE_RUNNING",
-        "SUPERVISOR_STATE_CHANGE_STOPPING",
-        "TICK",
-        "TICK_5",
-        "TICK_60",
-        "TICK_3600",
-        "PROCESS_GROUP",
-        "PROCESS_GROUP_ADDED",
-        "PROCESS_GROUP_REMOVED",
-    )
-)
+EVENT_TYPES = frozenset(PARENT)

@@ -82,3 +82,32 @@ def _check_dropped(d: Daemon) -> None:
     assert d.proc is not None
     assert psutil.Process(d.proc.pid).username() == "nobody"
     assert psutil.Process(pid).username() == "nobody"
+
+
+def test_command_line_flags_override_the_config(tmp_path: Path) -> None:
+    d = Daemon(tmp_path, "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n")
+    other_log = tmp_path / "other.log"
+    other_pid = tmp_path / "other.pid"
+    d.start("-i", "edge-1", "-l", str(other_log), "-j", str(other_pid), "-e", "warn")
+    try:
+        assert d.rpc.supervisor.getIdentification() == "edge-1"
+        wait_until(lambda: other_pid.exists(), what="pidfile from -j")
+        assert int(other_pid.read_text()) == d.rpc.supervisor.getPID()
+        d.wait_state("a", "RUNNING")
+        text = other_log.read_text()
+        # -e warn: the INFO 'spawned:' lines are filtered out, the CRIT/WARN ones are kept
+        assert "spawned:" not in text
+        assert not d.logfile.exists()
+    finally:
+        assert d.stop() == 0
+
+
+def test_version_and_help() -> None:
+    from corral import __version__
+
+    version = run_corrald("-v")
+    assert (version.returncode, version.stdout.strip()) == (0, __version__)
+    usage = run_corrald("-h")
+    assert usage.returncode == 0
+    for flag in ("-c/--configuration", "-n/--nodaemon", "-u/--user", "-q/--childlogdir"):
+        assert flag in usage.stdout

@@ -359,3 +359,21 @@ def test_shutdown_leaves_no_orphan(daemon, tmp_path):
     assert d.stop() == 0
     assert not psutil.pid_exists(grandchild)
     assert f"terminating leftover process {grandchild}" in d.log()
+
+
+def test_fcgi_program_on_a_tcp_socket(daemon):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = daemon(f"""
+[fcgi-program:tcpecho]
+command={PY} {FIX}/fcgi_echo.py
+socket=tcp://127.0.0.1:{port}
+socket_backlog=16
+startsecs=0
+""")
+    pid = d.wait_state("tcpecho", "RUNNING")["pid"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        assert c.recv(100).decode() == f"fcgi:{pid}\n"

@@ -10,8 +10,13 @@ import pwd
 import resource
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from corral import __version__
+
+if TYPE_CHECKING:
+    from corral.config.model import Config
+    from corral.server.http import HttpServers
 
 SHORT = "c:m:d:u:vnhl:y:z:e:j:i:q:ka:tsb?"
 LONG = [
@@ -246,14 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(
-    config: object, overrides: dict[str, str], *, root_note: str | None, notes: list[str]
+    config: Config, overrides: dict[str, str], *, root_note: str | None, notes: list[str]
 ) -> int:
-    from corral.config.model import Config
     from corral.daemon.daemonize import Daemonizer
     from corral.logs.mainlog import MainLog
     from corral.runtime.supervisor import Supervisor
 
-    assert isinstance(config, Config)
     sd = config.supervisord
     try:
         mainlog = MainLog(
@@ -307,7 +310,7 @@ def run(
 
     first_run: list[list[Bound]] = [bound]
 
-    async def serve(s: Supervisor) -> object:
+    async def serve(s: Supervisor) -> HttpServers:
         from corral.server.http import start_servers
 
         # the sockets bound at start-up serve the first run; a reload binds afresh
@@ -315,7 +318,7 @@ def run(
         return await start_servers(s, s.config, mainlog, bound=early)
 
     try:
-        code = asyncio.run(sup.run(serve=serve, ready=ready))  # type: ignore[arg-type]
+        code = asyncio.run(sup.run(serve=serve, ready=ready))
     except Exception as e:
         message = getattr(e, "message", None) or str(e)
         mainlog.critical(f"corrald could not start: {message}")

@@ -62,7 +62,6 @@ class Process:
         self._stdin: InputPipe | None = None
         self._pumps: set[OutputPump] = set()
         self._waiters: list[asyncio.Future[None]] = []
-        self._last_exit_expected = True
         self.on_change: Callable[[Process, ProcessState, ProcessState], None] | None = None
 
     # --- the state machine -------------------------------------------------------------
@@ -226,7 +225,6 @@ class Process:
     def _log_exit(self) -> None:
         code, text = self._last_status
         expected = code in self.config.exitcodes and code != -1
-        self._last_exit_expected = expected
         if expected:
             self.sup.log.info(f"exited: {self.name} ({text}; expected)")
         else:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
+from typing import Protocol
 
 from corral.config import load as load_config
 from corral.config.diff import diff as diff_config
@@ -82,7 +83,7 @@ def run_batch(batch: list[tuple[Process, Callable[[], Spawned]]]) -> None:
         proc.spawn_done(result)
 
 
-class Closable:
+class Closable(Protocol):
     async def close(self) -> None: ...
 
 
@@ -101,7 +102,6 @@ class Supervisor:
         self._identities: dict[int, Identity] = {}
         self._signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
         self._mood: asyncio.Future[str] | None = None
-        self.exit_code = 0
         self.events = EventBus(self.identifier, mainlog)
         self.pools: dict[str, ListenerPool[Process]] = {}
         self._restarts: set[asyncio.Task[None]] = set()
@@ -568,7 +568,7 @@ class Supervisor:
             signals.uninstall(loop)
             self.reaper.reap()
             self.reaper.uninstall(loop)
-        return self.exit_code
+        return 0
 
     async def _serve_until_exit(
         self, serve: ServeFactory | None, ready: Callable[[], None] | None

@@ -22,7 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import report, scenarios
 from benchlib.daemon import become_subreaper
 from benchlib.scenarios import Metrics, Params
-from benchlib.systems import BENCH, REPO, System, corral, ensure_supervisor_venv
+from benchlib.systems import (
+    BENCH,
+    REPO,
+    System,
+    corral,
+    ensure_corral_venv,
+    ensure_supervisor_venv,
+)
 from benchlib.systems import supervisord as supervisord_system
 
 ALL = ["startup", "idle", "logs", "crash", "rpc", "stopstart", "shutdown", "client"]
@@ -62,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p = Params.make(args.quick)
     become_subreaper()
     ensure_supervisor_venv()
+    ensure_corral_venv()
     systems = [corral(), supervisord_system()]
     samples: report.Samples = {s.name: {} for s in systems}
     began = time.monotonic()

@@ -1,4 +1,10 @@
-"""The systems under test: corral from this checkout, supervisord 4.3.0 from the bench venv."""
+"""The systems under test, each installed in a venv of its own so both start on equal terms.
+
+corral is installed from this checkout (not editable, re-installed at every bench run so the
+venv holds exactly the code being measured); supervisord 4.3.0 from PyPI. Both are run through
+their console scripts, as users run them: the interpreter, `site` and the .pth files of the
+machine's own site-packages cost neither of them anything.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from dataclasses import dataclass, field
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(BENCH)
 VENV = os.path.join(BENCH, ".venv-supervisor")
+CORRAL_VENV = os.path.join(BENCH, ".venv-corral")
 SUPERVISOR_PIN = "supervisor==4.3.0"
 
 
@@ -53,15 +60,31 @@ def ensure_supervisor_venv(log: bool = True) -> str:
     return VENV
 
 
+def ensure_corral_venv(log: bool = True) -> str:
+    """Create bench/.venv-corral and install this checkout into it (its deps once)."""
+    py = os.path.join(CORRAL_VENV, "bin", "python")
+    if not os.path.exists(py):
+        if log:
+            print(f"creating {CORRAL_VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", CORRAL_VENV], check=True)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    # Dependencies resolve once; the package itself is rebuilt from the checkout every run.
+    subprocess.run([py, "-m", "pip", "install", *quiet, REPO], check=True)
+    subprocess.run(
+        [py, "-m", "pip", "install", *quiet, "--no-deps", "--force-reinstall", REPO],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return CORRAL_VENV
+
+
 def corral() -> System:
-    env = _base_env()
-    env["PYTHONPATH"] = os.path.join(REPO, "src")
-    py = sys.executable
+    bindir = os.path.join(CORRAL_VENV, "bin")
     return System(
         "corral",
-        (py, "-m", "corral.daemon.main"),
-        (py, "-m", "corral.ctl.main"),
-        env,
+        (os.path.join(bindir, "corrald"),),
+        (os.path.join(bindir, "corralctl"),),
+        _base_env(),
     )
 
 

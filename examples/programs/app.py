@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 class Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         body = f"hello from pid {os.getpid()}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

@@ -13,8 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from corral.server.connection import Handler, Request, Response
 
 REALM = 'Basic realm="default"'
 
@@ -56,17 +55,16 @@ def make_auth(username: str | None, password: str | None) -> BasicAuth | None:
     return BasicAuth(username or "", password or "")
 
 
-def auth_middleware(auth: BasicAuth, unauthorized: Callable[[], web.Response]) -> Middleware:
-    """Every route requires the credentials, as in 4.3 (RPC, log tails, UI, static files)."""
+def require(auth: BasicAuth, handler: Handler, unauthorized: Callable[[], Response]) -> Handler:
+    """Every route requires the credentials, as in 4.3 (RPC, log tails, UI, static files).
+    A refusal closes the connection, and the request body is never read."""
 
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if auth.check(request.headers.get("Authorization")):
+    async def check(request: Request) -> Response:
+        if auth.check(request.headers.get("authorization")):
             return await handler(request)
         response = unauthorized()
         response.headers["WWW-Authenticate"] = REALM
-        response.headers["Connection"] = "close"
-        response.force_close()
+        response.close = True
         return response
 
     return check

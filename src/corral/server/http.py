@@ -8,52 +8,62 @@ Each server answers the same routes (checked in 4.3's order, by path prefix):
     /ok.html        'OK' (health check)
     anything else   the web UI hook when given, else 404
 
-Servers differ only in their credentials, so each gets its own aiohttp Application
-(with its own auth middleware) over the same handlers.
+Servers differ only in their credentials: each wraps the same Routes in its own auth check.
+Connections are served by corral.server.connection (h11 on asyncio streams).
 
     ServerError     a socket cannot be bound (message worded as supervisord's usage errors)
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
+from corral import __version__
 from corral.api import LoggerLike, make_registry
 from corral.api.dispatch import BadRequest, Registry
 from corral.config.model import Config
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
-from corral.server.auth import BasicAuth, auth_middleware, make_auth
-from corral.server.sockets import ANOTHER_PROGRAM, Bound, ServerError, bind_all
+from corral.server.auth import make_auth, require
+from corral.server.connection import (
+    BodyTooLarge,
+    Handler,
+    Limits,
+    Request,
+    Response,
+    http_date,
+    serve_connection,
+)
+from corral.server.sockets import ANOTHER_PROGRAM, BACKLOG, Bound, ServerError, bind_all
 from corral.server.sockets import sections as _sections
 
 if TYPE_CHECKING:
     from corral.runtime.supervisor import Supervisor as SupervisorLike
 
-# A web UI plugs in here: return a response, or None to fall through to 404.
-UiHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+# A web UI plugs in here: return a response, or None to fall through to 404. It runs behind
+# the server's auth check; `await request.read()` gives the body, Response(stream=...) streams.
+UiHandler = Callable[[Request], Awaitable[Response | None]]
 
 
-def _server_header() -> str:
-    try:
-        return f"corral/{version('corral')}"
-    except PackageNotFoundError:  # running from a source tree
-        return "corral"
+# The same version `corrald -v` prints; importlib.metadata would cost ~2 MiB of RSS.
+SERVER = f"corral/{__version__}"
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    413: "Request Entity Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
 
 
-SERVER = _server_header()
-
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
-
-
-def error_page(status: int) -> web.Response:
+def error_page(status: int) -> Response:
     """The small HTML error document 4.3 sends with 400/401/404/500."""
     reason = _REASONS.get(status, "Error")
     body = (
@@ -61,7 +71,7 @@ def error_page(status: int) -> web.Response:
         f"<h1>Error response</h1><p>Error code {status}.</p><p>Message: {reason}.</p>"
         "</body></html>\n"
     )
-    return web.Response(status=status, body=body.encode(), headers={"Content-Type": "text/html"})
+    return Response(status, body.encode(), {"Content-Type": "text/html"})
 
 
 class Routes:
@@ -75,23 +85,29 @@ class Routes:
         self.log = log
         self.ui = ui
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def dispatch(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/RPC2"):
             return await self.rpc(request)
         if path.startswith("/logtail"):
-            return await self.logtail(request)
+            return self.logtail(request)
         if path.startswith("/mainlogtail"):
-            return await self.mainlogtail(request)
+            return self.mainlogtail(request)
         if path == "/ok.html":
-            return web.Response(body=b"OK", headers={"Content-Type": "text/plain"})
+            return Response(200, b"OK", {"Content-Type": "text/plain"})
         if self.ui is not None:
-            response = await self.ui(request)
+            try:
+                response = await self.ui(request)
+            except BodyTooLarge:
+                raise  # the connection answers 413
+            except Exception as exc:
+                self.log.critical(f"Handling {request.method} {request.target} raised: {exc!r}")
+                return error_page(500)
             if response is not None:
                 return response
         return error_page(404)
 
-    async def rpc(self, request: web.Request) -> web.StreamResponse:
+    async def rpc(self, request: Request) -> Response:
         if request.method != "POST":
             return error_page(400)
         body = await request.read()
@@ -103,9 +119,9 @@ class Routes:
         except Exception as exc:  # Registry.handle converts errors; this is the last guard
             self.log.critical(f"Handling XML-RPC request with data {body!r} raised: {exc!r}")
             return error_page(500)
-        return web.Response(body=answer, headers={"Content-Type": "text/xml"})
+        return Response(200, answer, {"Content-Type": "text/xml"})
 
-    async def logtail(self, request: web.Request) -> web.StreamResponse:
+    def logtail(self, request: Request) -> Response:
         if request.method != "GET":
             return error_page(400)
         rest = request.path.lstrip("/").partition("/")[2]  # after 'logtail/'
@@ -118,44 +134,40 @@ class Routes:
         if proc is None or channel not in ("stdout", "stderr"):
             return error_page(404)
         path = proc.stdout_logfile if channel == "stdout" else proc.stderr_logfile
-        return await self._follow(request, path, {"X-Accel-Buffering": "no"})
+        return self._follow(path, {"X-Accel-Buffering": "no"})
 
-    async def mainlogtail(self, request: web.Request) -> web.StreamResponse:
+    def mainlogtail(self, request: Request) -> Response:
         if request.method != "GET":
             return error_page(400)
-        return await self._follow(request, self.sup.mainlog_path, {})
+        return self._follow(self.sup.mainlog_path, {})
 
-    async def _follow(
-        self, request: web.Request, path: str | None, extra: dict[str, str]
-    ) -> web.StreamResponse:
+    def _follow(self, path: str | None, extra: dict[str, str]) -> Response:
         # A missing log is a temporary condition (not started yet, or NONE until a reload).
         if path is None or not os.path.exists(path):
             return error_page(404)
-        response = web.StreamResponse(headers={"Content-Type": "text/plain;charset=utf-8", **extra})
-        response.last_modified = os.stat(path).st_mtime
-        response.enable_chunked_encoding()
-        await response.prepare(request)
         try:
-            async for chunk in follow(path):
-                await response.write(chunk)
-        except (ConnectionError, LogReadError):
-            pass  # the reader went away, or the log vanished between stat and open
-        return response
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return error_page(404)
+        headers = {
+            "Content-Type": "text/plain;charset=utf-8",
+            "Last-Modified": http_date(mtime),
+            **extra,
+        }
+        return Response(200, headers=headers, stream=_chunks(path))
 
 
-async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["Server"] = SERVER
-
-
-def make_app(routes: Routes, auth: BasicAuth | None) -> web.Application:
-    middlewares = [auth_middleware(auth, lambda: error_page(401))] if auth else []
-    app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
-    app.router.add_route("*", "/{path:.*}", routes.dispatch)
-    app.on_response_prepare.append(_set_server_header)
-    return app
-
-
-# -- sockets ------------------------------------------------------------------------------
+async def _chunks(path: str) -> AsyncIterator[bytes]:
+    lines = follow(path)
+    try:
+        async for chunk in lines:
+            yield chunk
+    except LogReadError:
+        pass  # the log vanished between stat and open
+    finally:
+        aclose = getattr(lines, "aclose", None)
+        if aclose is not None:
+            await aclose()  # closes the file now, even when we are closed mid-stream
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -163,17 +175,46 @@ def make_app(routes: Routes, auth: BasicAuth | None) -> web.Application:
 
 @dataclass
 class HttpServers:
-    """The running servers; close() stops them and removes the socket files we made."""
+    """The running servers; close() stops them, ends every open connection (log tails
+    included) and removes the socket files we made."""
 
-    runners: list[web.AppRunner] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    servers: list[asyncio.Server] = field(default_factory=list)
     sockets: list[socket.socket] = field(default_factory=list)
     unix_files: list[tuple[str, int]] = field(default_factory=list)  # (path, inode)
     urls: list[str] = field(default_factory=list)
+    # every connection's task, owned here: cancelled and awaited by close()
+    connections: set[asyncio.Task[None]] = field(default_factory=set)
+    closing: bool = False
+
+    async def serve(self, sock: socket.socket, handler: Handler) -> None:
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if self.closing:
+                writer.transport.abort()
+                return
+            task = asyncio.ensure_future(
+                serve_connection(reader, writer, handler, self.limits, SERVER, error_page)
+            )
+            self.connections.add(task)
+            task.add_done_callback(self.connections.discard)
+
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(accept, sock=sock, backlog=BACKLOG)
+        else:
+            server = await asyncio.start_server(accept, sock=sock, backlog=BACKLOG)
+        self.servers.append(server)
 
     async def close(self) -> None:
-        for runner in self.runners:
-            await runner.cleanup()
-        self.runners.clear()
+        self.closing = True
+        for server in self.servers:
+            server.close()
+        tasks = list(self.connections)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for server in self.servers:
+            await server.wait_closed()
+        self.servers.clear()
         for sock in self.sockets:
             sock.close()
         self.sockets.clear()
@@ -194,11 +235,12 @@ async def start_servers(
     bound: list[Bound] | None = None,
     registry: Registry | None = None,
     ui: UiHandler | None = None,
+    limits: Limits | None = None,
 ) -> HttpServers:
     """Serve every configured HTTP server, on `bound` sockets when the daemon bound them
     early (so it could refuse to start before spawning anything), else binding now."""
     routes = Routes(sup, registry or make_registry(sup, mainlog), mainlog, ui)
-    servers = HttpServers()
+    servers = HttpServers(limits or Limits())
     try:
         for b in bound if bound is not None else bind_all(config):
             servers.sockets.append(b.sock)
@@ -207,28 +249,26 @@ async def start_servers(
             servers.urls.append(b.url)
         for cfg, sock in zip(_sections(config), servers.sockets, strict=True):
             auth = make_auth(cfg.username, cfg.password)
+            handler: Handler = routes.dispatch
             if auth is None:
                 mainlog.critical(
                     f"Server '{cfg.section}' running without any HTTP authentication checking"
                 )
-            await _serve(servers, make_app(routes, auth), sock)
+            else:
+                handler = require(auth, routes.dispatch, lambda: error_page(401))
+            await servers.serve(sock, handler)
     except BaseException:
         await servers.close()
         raise
     return servers
 
 
-async def _serve(servers: HttpServers, app: web.Application, sock: socket.socket) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    servers.runners.append(runner)
-    site = web.SockSite(runner, sock, backlog=1024)
-    await site.start()
-
-
 __all__ = [
     "ANOTHER_PROGRAM",
     "HttpServers",
+    "Limits",
+    "Request",
+    "Response",
     "Routes",
     "ServerError",
     "UiHandler",

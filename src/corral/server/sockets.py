@@ -2,7 +2,7 @@
 
 The daemon binds before it spawns anything (even before it daemonizes), so a socket already
 served by another daemon is refused up front with a message on the terminal, and the web
-framework is imported only after the programs are started.
+server code is imported only after the programs are started.
 
     ServerError     a socket cannot be bound (worded as supervisord's usage errors)
 """

@@ -8,15 +8,19 @@ only needs `load_ctl`, does not pay for the daemon's parts.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
-# Eager: the submodule is named like the function, so it must be imported (then shadowed) here.
+# Eager: the submodule is named like the function, so it must be imported (then shadowed)
+# here; diff.py and errors.py import nothing heavy.
 from corral.config.diff import ReloadPlan, diff
-from corral.config.model import AUTO, Config, ConfigError, CtlConfig, GroupConfig, Warning_
+from corral.config.errors import ConfigError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from corral.config.build import load
-    from corral.config.ctlconf import load_ctl
+    from corral.config.ctlconf import CtlConfig, load_ctl
+    from corral.config.model import AUTO, Config, GroupConfig, Warning_
 
 __all__ = [
     "AUTO",
@@ -33,9 +37,15 @@ __all__ = [
     "load_ctl",
 ]
 
+# Lazy, so that corralctl (the package, errors, ctlconf, ini) never loads the model.
 _LAZY = {
     "load": "corral.config.build",
     "load_ctl": "corral.config.ctlconf",
+    "CtlConfig": "corral.config.ctlconf",
+    "AUTO": "corral.config.model",
+    "Config": "corral.config.model",
+    "GroupConfig": "corral.config.model",
+    "Warning_": "corral.config.model",
 }
 
 

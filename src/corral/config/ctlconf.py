@@ -1,16 +1,78 @@
 """The [supervisorctl] section, for corralctl: read fast, nothing but this section.
 
 Like supervisorctl, [include] is not followed: the section must be in the file itself.
+This module holds the section's option table (options.py lists it from here) and imports
+only `ini` and `errors`, so corralctl never loads the daemon's model or option machinery.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
-from corral.config.ini import IniDoc, Section, env_names, expand, read_file
-from corral.config.model import ConfigError, CtlConfig
-from corral.config.options import options_for
+from corral.config.errors import ConfigError
+from corral.config.ini import IniDoc, env_names, expand, read_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from corral.config.ini import Section
+
+# name, default, one-line doc, expansion scope ("here": %(here)s too; "env": ENV_ only).
+# Every value is a plain string.
+_URL_DOC = "unix:///path or http://host:port of the daemon."
+CTL_OPTIONS: tuple[tuple[str, str | None, str, str], ...] = (
+    ("serverurl", "http://localhost:9001", _URL_DOC, "here"),
+    ("username", None, "Basic auth user name.", "env"),
+    ("password", None, "Basic auth password.", "env"),
+    ("prompt", "supervisor", "Interactive prompt text.", "env"),
+    ("history_file", None, "readline history file.", "here"),
+)
+
+
+class CtlConfig:
+    """What [supervisorctl] says; immutable and compared by value, like the model's records."""
+
+    __slots__ = ("history_file", "password", "prompt", "serverurl", "username")
+
+    serverurl: str
+    username: str | None
+    password: str | None
+    prompt: str
+    history_file: str | None
+
+    def __init__(
+        self,
+        serverurl: str,
+        username: str | None,
+        password: str | None,
+        prompt: str,
+        history_file: str | None,
+    ) -> None:
+        values = (serverurl, username, password, prompt, history_file)
+        for name, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[str | None, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CtlConfig):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"CtlConfig({fields})"
+
+
+_FIELDS = ("serverurl", "username", "password", "prompt", "history_file")
 
 
 def _normalise(url: str) -> str:
@@ -26,14 +88,14 @@ def ctl_from_section(
     """Build a CtlConfig from a parsed section (None: all defaults)."""
     env = env_names(os.environ if environ is None else environ)
     values: dict[str, str | None] = {}
-    for name, option in options_for("supervisorctl").items():
+    for name, default, _doc, scope in CTL_OPTIONS:
         value = doc.get(section, name) if section is not None else None
-        raw = value.text if value is not None else option.default
-        if raw is None or not isinstance(raw, str):
+        raw = value.text if value is not None else default
+        if raw is None:
             values[name] = None
             continue
         names = dict(env)
-        if option.scope != "env":
+        if scope != "env":
             names["here"] = (
                 value.here
                 if value
@@ -41,9 +103,8 @@ def ctl_from_section(
                 if section
                 else os.getcwd()
             )
-        where = f"supervisorctl.{name}"
         try:
-            values[name] = option.convert(expand(raw, names, where))
+            values[name] = expand(raw, names, f"supervisorctl.{name}")
         except ValueError as exc:
             file, line = (
                 (value.file, value.line)

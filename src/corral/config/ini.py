@@ -9,14 +9,16 @@ a [DEFAULT] section, duplicate sections merged (later key wins), no interpolatio
 
 from __future__ import annotations
 
-import glob
 import os
-import platform
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from corral.config.model import ConfigError, Warning_
+from corral.config.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from corral.config.model import Warning_
 
 DEFAULT_SECTION = "DEFAULT"
 _SECTION_RE = re.compile(r"\[(?P<header>.+)\]")
@@ -24,35 +26,47 @@ _OPTION_RE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
 _COMMENT_PREFIXES = ("#", ";")
 
 
-@dataclass(slots=True)
+# Plain classes, not dataclasses: corralctl reads its section through this module, and
+# `dataclasses` alone costs it ~10 ms to import.
 class Value:
     """One option's raw text and where it was written."""
 
-    text: str
-    file: str
-    line: int
+    __slots__ = ("file", "line", "text")
+
+    def __init__(self, text: str, file: str, line: int) -> None:
+        self.text = text
+        self.file = file
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Value({self.text!r}, {self.file!r}, {self.line!r})"
 
     @property
     def here(self) -> str:
         return os.path.dirname(os.path.abspath(self.file))
 
 
-@dataclass(slots=True)
 class Section:
     """A section after merging; `file`/`line` are those of its last header."""
 
-    name: str
-    file: str
-    line: int
-    options: dict[str, Value] = field(default_factory=dict)
+    __slots__ = ("file", "line", "name", "options")
+
+    def __init__(self, name: str, file: str, line: int) -> None:
+        self.name = name
+        self.file = file
+        self.line = line
+        self.options: dict[str, Value] = {}
+
+    def __repr__(self) -> str:
+        return f"Section({self.name!r}, {self.file!r}, {self.line!r}, {self.options!r})"
 
 
-@dataclass
 class IniDoc:
-    sections: dict[str, Section] = field(default_factory=dict)
-    defaults: dict[str, Value] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    warnings: list[Warning_] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.sections: dict[str, Section] = {}
+        self.defaults: dict[str, Value] = {}
+        self.files: list[str] = []
+        self.warnings: list[Warning_] = []
 
     def get(self, section: Section, name: str) -> Value | None:
         """Look an option up in the section, then in [DEFAULT]."""
@@ -144,6 +158,11 @@ def read_file(path: str, doc: IniDoc) -> None:
 
 def read_with_includes(path: str, environ: Mapping[str, str]) -> IniDoc:
     """Read the main file, then each [include] match; included files' includes are ignored."""
+    import glob
+    import platform
+
+    from corral.config.model import Warning_
+
     doc = IniDoc()
     read_file(path, doc)
     include = doc.sections.get("include")

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+# Defined in light modules corralctl can import without this one; re-exported here.
+from corral.config.ctlconf import CtlConfig as CtlConfig
+from corral.config.errors import ConfigError as ConfigError
+
 # Sentinel values a log file option may hold (besides a path or None for NONE/OFF).
 AUTO = "AUTO"
 
@@ -24,36 +28,6 @@ class GroupKind(Enum):
     HETEROGENEOUS = "group"  # [group:x]
     FCGI = "fcgi-program"
     EVENTLISTENER = "eventlistener"
-
-
-class ConfigError(Exception):
-    """A config that cannot be used. Carries where, so the user can fix it."""
-
-    def __init__(
-        self,
-        message: str,
-        file: str | None = None,
-        line: int | None = None,
-        section: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.line = line
-        self.section = section
-
-    def __str__(self) -> str:
-        where = []
-        if self.section is not None:
-            where.append(f"in section '{self.section}'")
-        loc = []
-        if self.file is not None:
-            loc.append(f"file: '{self.file}'")
-        if self.line is not None:
-            loc.append(f"line: {self.line}")
-        if loc:
-            where.append("(" + ", ".join(loc) + ")")
-        return " ".join([self.message, *where])
 
 
 @dataclass(frozen=True)
@@ -174,15 +148,6 @@ class SupervisordConfig:
     strip_ansi: bool
     environment: tuple[tuple[str, str], ...]
     identifier: str
-
-
-@dataclass(frozen=True)
-class CtlConfig:
-    serverurl: str
-    username: str | None
-    password: str | None
-    prompt: str
-    history_file: str | None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from functools import cache
 from typing import Any
 
 from corral.config import convert as c
+from corral.config.ctlconf import CTL_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -117,19 +118,10 @@ _INET = (
     ),
 )
 
-_CTL = (
-    Option(
-        "supervisorctl",
-        "serverurl",
-        c.string,
-        "http://localhost:9001",
-        "unix:///path or http://host:port of the daemon.",
-        "here",
-    ),
-    Option("supervisorctl", "username", c.string, None, "Basic auth user name.", "env"),
-    Option("supervisorctl", "password", c.string, None, "Basic auth password.", "env"),
-    Option("supervisorctl", "prompt", c.string, "supervisor", "Interactive prompt text.", "env"),
-    Option("supervisorctl", "history_file", c.string, None, "readline history file.", "here"),
+# Declared in ctlconf (all plain strings), so corralctl reads them without this module.
+_CTL = tuple(
+    Option("supervisorctl", name, c.string, default, doc, scope)
+    for name, default, doc, scope in CTL_OPTIONS
 )
 
 
@@ -211,7 +203,7 @@ _FCGI = (
     ),
     Option("fcgi-program", "socket_backlog", c.socket_backlog, None, "listen() backlog, 1..65535."),
     Option("fcgi-program", "socket_owner", c.socket_owner, None, "user[:group] of a unix socket."),
-    Option("fcgi-program", "socket_mode", c.octal, "0700", "Mode of a unix socket."),
+    Option("fcgi-program", "socket_mode", c.socket_mode, "0700", "Mode of a unix socket."),
 )
 
 _GROUP = (

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import atexit
-import getpass
-import xmlrpc.client
 from types import TracebackType
-from typing import Any
 
-from corral.ctl import exitcodes
+from corral.ctl import client, exitcodes
 from corral.ctl.commands.groups import GroupCommands
 from corral.ctl.commands.helptext import DOC_HEADER, HELP, TOPICS
 from corral.ctl.commands.logs import LogCommands
 from corral.ctl.commands.processes import ProcessCommands
 from corral.ctl.commands.server import ServerCommands
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Completion: which commands take process names, which take group names.
 PROCESS_COMMANDS = frozenset(
@@ -55,12 +56,14 @@ class Controller(ProcessCommands, LogCommands, GroupCommands, ServerCommands):
         try:
             try:
                 func(arg)
-            except xmlrpc.client.ProtocolError as exc:
+            except client.ProtocolError as exc:
                 if exc.errcode != 401:
                     raise
                 self.output("Server requires authentication")
                 if not self.options.interactive:
                     raise
+                import getpass
+
                 self.options.username = input("Username:")
                 self.options.password = getpass.getpass(prompt="Password:")
                 self.output("")
@@ -107,7 +110,7 @@ class Controller(ProcessCommands, LogCommands, GroupCommands, ServerCommands):
                 words = [*TOPICS, "help"]
             else:
                 return []
-        except (OSError, xmlrpc.client.Error):
+        except (OSError, client.Error):
             return []
         return [f"{word} " for word in words if word.startswith(text)]
 

@@ -5,11 +5,8 @@ Imports only the standard library, corral.wire and corral.config (lazily), so it
 
 from __future__ import annotations
 
-import getopt
 import os
 import sys
-import urllib.parse
-from dataclasses import dataclass, field
 
 from corral.ctl.commands.base import Options
 
@@ -58,22 +55,79 @@ class UsageError(Exception):
     pass
 
 
-@dataclass
 class Invocation:
-    flags: dict[str, str] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
+    def __init__(self, flags: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+        self.flags = {} if flags is None else flags
+        self.args = [] if args is None else args
 
 
 def _is_url(value: str) -> bool:
-    parts = urllib.parse.urlsplit(value)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
     return bool(parts.scheme and (parts.netloc or parts.path))
 
 
+def _simple_getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]] | None:
+    """getopt.getopt(argv, _SHORT, _LONG) for well-formed command lines, None otherwise.
+
+    `getopt` imports gettext (and locale) for its messages: ~8 ms of every corralctl run.
+    Anything unusual (unknown or abbreviated options, a missing value) goes to the real
+    getopt, which then gives its own answer and error text.
+    """
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return pairs, argv[i + 1 :]
+        if not word.startswith("-") or word == "-":
+            break
+        if word.startswith("--"):
+            name, eq, value = word[2:].partition("=")
+            if name + "=" in _LONG:
+                if not eq:
+                    if i + 1 >= len(argv):
+                        return None
+                    i += 1
+                    value = argv[i]
+                pairs.append(("--" + name, value))
+            elif name in _LONG and not eq:
+                pairs.append(("--" + name, ""))
+            else:
+                return None
+            i += 1
+            continue
+        letters = word[1:]
+        while letters:
+            letter, letters = letters[0], letters[1:]
+            at = _SHORT.find(letter)
+            if at == -1 or letter == ":":
+                return None
+            if _SHORT[at + 1 : at + 2] == ":":
+                if not letters:
+                    if i + 1 >= len(argv):
+                        return None
+                    i += 1
+                    letters = argv[i]
+                pairs.append(("-" + letter, letters))
+                letters = ""
+            else:
+                pairs.append(("-" + letter, ""))
+        i += 1
+    return pairs, argv[i:]
+
+
 def parse_argv(argv: list[str]) -> Invocation:
-    try:
-        pairs, args = getopt.getopt(argv, _SHORT, _LONG)
-    except getopt.GetoptError as exc:
-        raise UsageError(str(exc))
+    parsed = _simple_getopt(argv)
+    if parsed is None:
+        import getopt
+
+        try:
+            parsed = getopt.getopt(argv, _SHORT, _LONG)
+        except getopt.GetoptError as exc:
+            raise UsageError(str(exc))
+    pairs, args = parsed
     inv = Invocation(args=args)
     for opt, value in pairs:
         key = _CANONICAL[opt]
@@ -89,7 +143,7 @@ def build_options(inv: Invocation, argv0: str) -> Options:
     """Command line over [supervisorctl] over defaults."""
     from corral.config import find_config_file
     from corral.config.ctlconf import load_ctl
-    from corral.config.model import ConfigError
+    from corral.config.errors import ConfigError
 
     path = inv.flags.get("c")
     if path is not None and not os.path.exists(path):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
 from corral.wire.faults import FaultCode
 from corral.wire.names import make_namespec
 
-Info = Mapping[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    Info = Mapping[str, Any]
 
 MIN_NAME_WIDTH = 30
 

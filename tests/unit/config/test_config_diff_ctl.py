@@ -88,7 +88,7 @@ def test_load_ctl_imports_nothing_heavy() -> None:
     code = (
         "import sys, corral.config.ctlconf as c; c.load_ctl(None);"
         "bad = [m for m in sys.modules if m.startswith(('corral.runtime', 'corral.server',"
-        " 'corral.api', 'corral.logs', 'aiohttp', 'asyncio', 'corral.config.build'))];"
+        " 'corral.api', 'corral.logs', 'h11', 'aiohttp', 'asyncio', 'corral.config.build'))];"
         "print(bad)"
     )
     src = str(Path(__file__).parents[3] / "src")
@@ -100,3 +100,55 @@ def test_load_ctl_imports_nothing_heavy() -> None:
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_reading_the_ctl_section_loads_no_dataclasses_nor_the_daemons_model(
+    write: Write,
+) -> None:
+    # corralctl's start-up: the section is read through ini.py and ctlconf.py alone.
+    path = write("[supervisorctl]\nserverurl=unix://%(here)s/s.sock\n")
+    code = (
+        "import sys; from corral.config.ctlconf import load_ctl; import corral.config;"
+        f"load_ctl({path!r});"
+        "bad = [m for m in sys.modules if m.startswith(('dataclasses', 'typing', 'inspect',"
+        " 'corral.config.model', 'corral.config.options', 'corral.config.convert'))];"
+        "print(bad)"
+    )
+    src = str(Path(__file__).parents[3] / "src")
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": src},
+        check=True,
+    )
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_ctl_options_are_declared_once() -> None:
+    from corral.config.ctlconf import CTL_OPTIONS
+    from corral.config.options import options_for
+
+    rows = options_for("supervisorctl")
+    assert [(o.name, o.default, o.doc, o.scope) for o in rows.values()] == list(CTL_OPTIONS)
+
+
+def test_ctl_config_is_a_value() -> None:
+    from corral.config import CtlConfig
+    from corral.config.model import CtlConfig as ModelCtlConfig
+
+    a = CtlConfig("unix:///s", None, None, "p", None)
+    assert ModelCtlConfig is CtlConfig
+    assert (
+        a == CtlConfig("unix:///s", None, None, "p", None) != CtlConfig("x", None, None, "p", None)
+    )
+    assert hash(a) == hash(CtlConfig("unix:///s", None, None, "p", None))
+    with pytest.raises(AttributeError):
+        a.prompt = "other"  # type: ignore[misc]
+
+
+def test_reload_plan_is_a_value() -> None:
+    plan = ReloadPlan(added=("a",))
+    assert plan == ReloadPlan(("a",)) and plan != ReloadPlan(removed=("a",))
+    assert bool(plan) and not ReloadPlan()
+    assert repr(plan) == "ReloadPlan(added=('a',), changed=(), removed=())"

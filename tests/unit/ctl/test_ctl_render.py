@@ -135,7 +135,7 @@ def test_error_line_names_the_innermost_frame() -> None:
 def test_ctl_imports_nothing_heavy() -> None:
     code = (
         "import sys, corral.ctl.main, corral.ctl.controller;"
-        "bad = [m for m in sys.modules if m.startswith(('aiohttp', 'asyncio', 'psutil',"
+        "bad = [m for m in sys.modules if m.startswith(('h11', 'aiohttp', 'asyncio', 'psutil',"
         " 'corral.runtime', 'corral.api', 'corral.server', 'corral.daemon', 'corral.logs'))];"
         "print(bad)"
     )

@@ -5,25 +5,40 @@ from __future__ import annotations
 import cmd
 import errno
 import sys
-import xmlrpc.client
-from dataclasses import dataclass
-from typing import IO, Any
 
 from corral.ctl import client, exitcodes
 from corral.ctl.commands.helptext import HELP
 from corral.wire.faults import API_VERSION, FaultCode
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
-@dataclass
+
 class Options:
-    """What the command line and [supervisorctl] decided; `open` and 401 prompts change it."""
+    """What the command line and [supervisorctl] decided; `open` and 401 prompts change it.
 
-    serverurl: str
-    username: str | None = None
-    password: str | None = None
-    prompt: str = "supervisor"
-    history_file: str | None = None
-    interactive: bool = False  # confirmations and auth prompts (shell, or -i)
+    A plain class, not a dataclass: `dataclasses` costs corralctl ~10 ms to import.
+    """
+
+    def __init__(
+        self,
+        serverurl: str,
+        username: str | None = None,
+        password: str | None = None,
+        prompt: str = "supervisor",
+        history_file: str | None = None,
+        interactive: bool = False,  # confirmations and auth prompts (shell, or -i)
+    ) -> None:
+        self.serverurl = serverurl
+        self.username = username
+        self.password = password
+        self.prompt = prompt
+        self.history_file = history_file
+        self.interactive = interactive
+
+    def __repr__(self) -> str:
+        return f"Options({vars(self)!r})"
 
 
 class Base(cmd.Cmd):
@@ -94,19 +109,9 @@ class Base(cmd.Cmd):
     def upcheck(self) -> bool:
         """Is a Supervisor-compatible server there? Says why not, and sets the exit code."""
         url = self.options.serverurl
+        # OSError first: naming client.Fault imports xmlrpc.client, which is not needed here.
         try:
             version = self.server.getVersion()
-        except xmlrpc.client.Fault as exc:
-            if exc.faultCode != FaultCode.UNKNOWN_METHOD:
-                raise
-            self.output(
-                "Sorry, supervisord responded but did not recognize the supervisor namespace "
-                "commands that supervisorctl uses to control it.  Please check that the "
-                "[rpcinterface:supervisor] section is enabled in the configuration file "
-                "(see sample.conf)."
-            )
-            self.exitstatus = exitcodes.NOT_RUNNING_STATUS
-            return False
         except OSError as exc:
             if exc.errno == errno.ECONNREFUSED:
                 self.output(f"{url} refused connection")
@@ -117,6 +122,17 @@ class Base(cmd.Cmd):
                 self.exitstatus = exitcodes.NOT_RUNNING
                 return False
             raise
+        except client.Fault as exc:
+            if exc.faultCode != FaultCode.UNKNOWN_METHOD:
+                raise
+            self.output(
+                "Sorry, supervisord responded but did not recognize the supervisor namespace "
+                "commands that supervisorctl uses to control it.  Please check that the "
+                "[rpcinterface:supervisor] section is enabled in the configuration file "
+                "(see sample.conf)."
+            )
+            self.exitstatus = exitcodes.NOT_RUNNING_STATUS
+            return False
         if version != API_VERSION:
             self.output(
                 "Sorry, this version of supervisorctl expects to talk to a server with API "

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import xmlrpc.client
-
-from corral.ctl import exitcodes, render
+from corral.ctl import client, exitcodes, render
 from corral.ctl.commands.base import Base
 from corral.wire.faults import FaultCode
 
@@ -15,7 +13,7 @@ class GroupCommands(Base):
             return
         try:
             configs = self.server.getAllConfigInfo()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             if exc.faultCode != FaultCode.SHUTDOWN_STATE:
                 raise
             self.usage_error("ERROR: supervisor shutting down", None)
@@ -28,7 +26,7 @@ class GroupCommands(Base):
             return
         try:
             result = self.server.reloadConfig()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
             if exc.faultCode == FaultCode.SHUTDOWN_STATE:
                 self.output("ERROR: supervisor shutting down")
@@ -45,7 +43,7 @@ class GroupCommands(Base):
         srv = self.server
         try:
             result = srv.reloadConfig()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
             if exc.faultCode != FaultCode.SHUTDOWN_STATE:
                 raise
@@ -88,7 +86,7 @@ class GroupCommands(Base):
         for name in arg.split():
             try:
                 self.server.addProcessGroup(name)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 code = exc.faultCode
                 if code == FaultCode.SHUTDOWN_STATE:
                     self.usage_error("ERROR: shutting down", None)
@@ -106,7 +104,7 @@ class GroupCommands(Base):
         for name in arg.split():
             try:
                 self.server.removeProcessGroup(name)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 code = exc.faultCode
                 if code == FaultCode.STILL_RUNNING:
                     self.usage_error(f"ERROR: process/group still running: {name}", None)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import xmlrpc.client
-
 from corral.ctl import client, exitcodes
 from corral.ctl.commands.base import Base
 from corral.wire.faults import FaultCode
@@ -76,7 +73,7 @@ class LogCommands(Base):
         reader = srv.readProcessStdoutLog if channel == "stdout" else srv.readProcessStderrLog
         try:
             data = reader(name, -nbytes, 0)
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
             why = _TAIL_ERRORS.get(exc.faultCode)
             if why is None:
@@ -108,7 +105,7 @@ class LogCommands(Base):
                 return
         try:
             data = self.server.readLog(-nbytes, 0)
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
             why = _MAINTAIL_ERRORS.get(exc.faultCode)
             if why is None:
@@ -131,7 +128,7 @@ class LogCommands(Base):
         srv = self.server
         try:
             info = srv.getProcessInfo(name)
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             if exc.faultCode != FaultCode.BAD_NAME:
                 raise
             self.usage_error("ERROR: bad process name supplied", None)
@@ -139,6 +136,8 @@ class LogCommands(Base):
         if info["state"] != ProcessState.RUNNING:
             self.usage_error("ERROR: process not running", None)
             return
+        import threading
+
         self.output(BANNER)
         self.stdout.flush()
         streams = [self._stream(f"/logtail/{name}/{ch}") for ch in ("stdout", "stderr")]
@@ -170,7 +169,7 @@ class LogCommands(Base):
             try:
                 srv.sendProcessStdin(name, line)
                 alive = srv.getProcessInfo(name)["state"] == ProcessState.RUNNING
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 if exc.faultCode not in (FaultCode.NOT_RUNNING, FaultCode.BAD_NAME):
                     raise
                 alive = False

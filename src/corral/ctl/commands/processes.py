@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import xmlrpc.client
-from collections.abc import Callable
-from typing import Any
-
-from corral.ctl import exitcodes, render
+from corral.ctl import client, exitcodes, render
 from corral.ctl.commands.base import Base
 from corral.wire.faults import FaultCode
 from corral.wire.names import make_namespec, split_namespec
 from corral.wire.states import STOPPED_STATES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class ProcessCommands(Base):
@@ -68,7 +69,7 @@ class ProcessCommands(Base):
             if process is None:
                 try:
                     results = call_group(group)
-                except xmlrpc.client.Fault as exc:
+                except client.Fault as exc:
                     if exc.faultCode != FaultCode.BAD_NAME:
                         self.exitstatus = exitcodes.GENERIC
                         raise
@@ -81,7 +82,7 @@ class ProcessCommands(Base):
                 continue
             try:
                 call_one(name)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 result = render.fault_result(name, exc.faultCode, exc.faultString)
                 self.output(render_result(result))
                 self.exit_from_result(exc.faultCode, ignored)
@@ -172,7 +173,7 @@ class ProcessCommands(Base):
         for name in names:
             try:
                 info = srv.getProcessInfo(name)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 self.exitstatus = exitcodes.GENERIC
                 if exc.faultCode != FaultCode.BAD_NAME:
                     raise
@@ -198,7 +199,7 @@ class ProcessCommands(Base):
         for name in names:
             try:
                 srv.clearProcessLogs(name)
-            except xmlrpc.client.Fault as exc:
+            except client.Fault as exc:
                 result = render.fault_result(name, exc.faultCode, exc.faultString)
                 self.output(render.clear_result(result))
                 self.exit_from_result(exc.faultCode)

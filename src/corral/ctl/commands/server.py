@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import urllib.parse
-import xmlrpc.client
 
-from corral.ctl import exitcodes
+from corral.ctl import client, exitcodes
 from corral.ctl.commands.base import Base
 from corral.wire.faults import FaultCode
 
@@ -19,7 +17,7 @@ class ServerCommands(Base):
             return
         try:
             self.server.restart()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             self.exitstatus = exitcodes.GENERIC
             if exc.faultCode != FaultCode.SHUTDOWN_STATE:
                 raise
@@ -35,7 +33,7 @@ class ServerCommands(Base):
         url = self.options.serverurl
         try:
             self.server.shutdown()
-        except xmlrpc.client.Fault as exc:
+        except client.Fault as exc:
             if exc.faultCode != FaultCode.SHUTDOWN_STATE:
                 self.exitstatus = exitcodes.GENERIC
                 raise
@@ -61,8 +59,10 @@ class ServerCommands(Base):
         self.output(str(self.server.getSupervisorVersion()))
 
     def do_open(self, arg: str) -> None:
+        from urllib.parse import urlsplit
+
         url = arg.strip()
-        if urllib.parse.urlsplit(url).scheme not in ("unix", "http"):
+        if urlsplit(url).scheme not in ("unix", "http"):
             self.usage_error("ERROR: url must be http:// or unix://", None)
             return
         self.options.serverurl = url

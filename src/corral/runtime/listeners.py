@@ -12,7 +12,9 @@ Where corral differs from 4.3, on purpose:
 - a rejected event goes back to the head of this pool only, and the pool waits before
   redelivering (0.1 s doubling to 5 s, reset by the next success), instead of a busy loop;
 - a listener that breaks the protocol is logged with 4.3's WARN and restarted, instead of
-  staying RUNNING and deaf forever.
+  staying RUNNING and deaf forever. The first restart is immediate; each further violation
+  before the listener completes a result waits longer (1 s doubling to 60 s), so a listener
+  that always breaks the protocol (a banner on stdout) is not restarted in a busy loop.
 
 Errors: a result handler raising an exception whose class is named RejectEvent rejects the
 event; any other exception rejects it and counts as a protocol violation.
@@ -36,6 +38,8 @@ from corral.wire.states import ListenerState, ProcessState
 __all__ = [
     "BACKOFF_MAX",
     "BACKOFF_START",
+    "RESTART_BACKOFF_MAX",
+    "RESTART_BACKOFF_START",
     "ListenerPool",
     "RejectEvent",
     "default_handler",
@@ -47,6 +51,8 @@ RESULT_PREFIX = b"RESULT "
 MAX_RESULT_LINE = 64  # 'RESULT <n>' never needs more; longer without a newline is garbage
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
+RESTART_BACKOFF_START = 1.0
+RESTART_BACKOFF_MAX = 60.0
 DEFAULT_HANDLER_NAMES = frozenset(
     {"supervisor.dispatchers:default_handler", "corral.runtime.listeners:default_handler"}
 )
@@ -112,6 +118,8 @@ class Listener(Generic[P]):
     inbox: bytearray = field(default_factory=bytearray)
     current: Queued | None = None  # the event it holds while BUSY
     result_len: int | None = None
+    violations: int = 0  # protocol violations since it last completed a result
+    restart_timer: asyncio.TimerHandle | None = None
 
 
 class ListenerPool(Generic[P]):
@@ -139,6 +147,7 @@ class ListenerPool(Generic[P]):
         self._backoff: asyncio.TimerHandle | None = None
         self._dispatching = False
         self._again = False
+        self._settle_waiters: list[asyncio.Future[None]] = []
         try:
             self._handler = resolve_result_handler(config.result_handler)
         except ValueError as e:
@@ -214,6 +223,41 @@ class ListenerPool(Generic[P]):
                     self._send(lst, self.queue.popleft())
         finally:
             self._dispatching = False
+        if self._settle_waiters and self.settled():
+            for fut in self._settle_waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    # --- shutdown -------------------------------------------------------------------------
+
+    def settled(self) -> bool:
+        """Nothing in flight, and nothing buffered that a listener could still take."""
+        if any(lst.state == ListenerState.BUSY for lst in self._listeners):
+            return False
+        if not self.queue:
+            return True
+        return not any(
+            lst.state != ListenerState.UNKNOWN
+            and lst.proc.state in (ProcessState.STARTING, ProcessState.RUNNING)
+            for lst in self._listeners
+        )
+
+    async def settle(self, timeout: float) -> None:
+        """Before its listeners are stopped: let them take and answer what is buffered
+        (SUPERVISOR_STATE_CHANGE_STOPPING, the last state changes), for at most `timeout`."""
+        if self.settled():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settle_waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self.log.warn(
+                f"pool {self.name}: stopping its listeners with {len(self.queue)} "
+                f"event(s) undelivered"
+            )
+        finally:
+            self._settle_waiters.remove(fut)
 
     def _first_ready(self) -> Listener[P] | None:
         for lst in self._listeners:
@@ -307,6 +351,7 @@ class ListenerPool(Generic[P]):
             self._handler(item.event, body)
         except Exception as e:
             if type(e).__name__ == "RejectEvent":
+                lst.violations = 0
                 self.log.warn(f"{name}: event was rejected")
                 self._set_state(lst, ListenerState.ACKNOWLEDGED)
                 self._reject(lst)
@@ -317,6 +362,7 @@ class ListenerPool(Generic[P]):
         if self.log.is_enabled("debug"):
             self.log.debug(f"{name}: event was processed")
         lst.current = None
+        lst.violations = 0
         self._set_state(lst, ListenerState.ACKNOWLEDGED)
         self._delay = 0.0
         return False
@@ -333,9 +379,12 @@ class ListenerPool(Generic[P]):
     def _arm_backoff(self, delay: float) -> None:
         if self._backoff is not None:
             self._backoff.cancel()
+        self._backoff = self._call_later(delay, self._backoff_over)
+
+    def _call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
-        self._backoff = loop.call_later(delay, self._backoff_over)
+        return loop.call_later(delay, callback)
 
     def _backoff_over(self) -> None:
         self._backoff = None
@@ -353,9 +402,32 @@ class ListenerPool(Generic[P]):
             f"eventlistener protocol"
         )
         # Unlike 4.3 (deaf forever), start it afresh; a fresh spawn resets it to ACKNOWLEDGED.
+        # Until then it stays deaf, as in 4.3.
+        repeat = lst.violations
+        lst.violations += 1
+        if repeat == 0:
+            self._restart_now(lst)
+            return
+        delay = min(RESTART_BACKOFF_START * 2 ** (repeat - 1), RESTART_BACKOFF_MAX)
+        self.log.info(
+            f"restarting event listener {lst.proc.name} in {delay:g} s after "
+            f"{repeat + 1} protocol violations in a row"
+        )
+        self._cancel_restart(lst)
+        lst.restart_timer = self._call_later(delay, lambda: self._restart_now(lst))
+
+    def _restart_now(self, lst: Listener[P]) -> None:
+        lst.restart_timer = None
+        if lst.state != ListenerState.UNKNOWN:
+            return  # restarted meanwhile by someone else
         if lst.proc.state in (ProcessState.STARTING, ProcessState.RUNNING):
             self.log.info(f"restarting event listener {lst.proc.name} after a protocol violation")
             self._restart(lst.proc)
+
+    def _cancel_restart(self, lst: Listener[P]) -> None:
+        if lst.restart_timer is not None:
+            lst.restart_timer.cancel()
+            lst.restart_timer = None
 
     def _set_state(self, lst: Listener[P], new: ListenerState) -> None:
         if lst.state != new:
@@ -370,6 +442,7 @@ class ListenerPool(Generic[P]):
         lst = self._listener(proc)
         if new == ProcessState.STARTING:
             # A fresh process: it must say READY before it gets anything.
+            self._cancel_restart(lst)
             self._lost(lst)
             lst.inbox.clear()
             lst.result_len = None
@@ -378,6 +451,7 @@ class ListenerPool(Generic[P]):
             self.dispatch()
         elif new != ProcessState.STOPPING:
             # Gone (EXITED, STOPPED, BACKOFF, FATAL, UNKNOWN): its event, if any, goes back.
+            self._cancel_restart(lst)
             self._lost(lst)
             lst.inbox.clear()
             lst.result_len = None
@@ -398,6 +472,8 @@ class ListenerPool(Generic[P]):
         if self._backoff is not None:
             self._backoff.cancel()
             self._backoff = None
+        for lst in self._listeners:
+            self._cancel_restart(lst)
         self.queue.clear()
 
 

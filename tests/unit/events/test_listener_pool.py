@@ -420,3 +420,92 @@ def test_close_unsubscribes(world: World) -> None:
     pool.close()
     assert not world.bus.has_subscribers("TICK_5")
     world.bus.close()
+
+
+def _respawn(pool: ListenerPool[Listener], a: Listener) -> None:
+    for old, new in ((S.RUNNING, S.STOPPING), (S.STOPPING, S.STOPPED), (S.STOPPED, S.STARTING)):
+        a.state = new
+        pool.on_state_change(a, old, new)
+    a.state = S.RUNNING
+    pool.on_state_change(a, S.STARTING, S.RUNNING)
+
+
+def test_a_listener_that_always_violates_is_restarted_with_growing_delays(world: World) -> None:
+    a = Listener("a")
+    pool = world.pool("rec", a)
+    pool.feed(a, b"banner\n")
+    assert world.restarted == ["a"]  # the first restart is immediate
+    _respawn(pool, a)
+    pool.feed(a, b"banner\n")
+    assert world.restarted == ["a"]  # the second waits 1 s, deaf meanwhile
+    assert "restarting event listener a in 1 s after 2 protocol violations" in (
+        world.logfile.text()
+    )
+    world.loop.run_until_complete(asyncio.sleep(0.5))
+    assert world.restarted == ["a"]
+    world.loop.run_until_complete(asyncio.sleep(0.6))
+    assert world.restarted == ["a", "a"]
+    _respawn(pool, a)
+    pool.feed(a, b"banner\n")
+    assert "in 2 s after 3 protocol violations" in world.logfile.text()
+
+
+def test_a_completed_result_forgives_earlier_violations(world: World) -> None:
+    a = Listener("a")
+    pool = world.pool("rec", a)
+    pool.feed(a, b"banner\n")
+    _respawn(pool, a)
+    world.publish()
+    pool.feed(a, b"READY\nRESULT 2\nOK")
+    pool.feed(a, b"READY\nbanner\n")
+    assert world.restarted == ["a", "a"]  # immediate again
+
+
+def test_a_pending_restart_is_dropped_when_the_process_is_started_anew(world: World) -> None:
+    a = Listener("a")
+    pool = world.pool("rec", a)
+    pool.feed(a, b"x\n")
+    _respawn(pool, a)
+    pool.feed(a, b"x\n")  # restart due in 1 s
+    _respawn(pool, a)  # the operator restarted it first
+    world.loop.run_until_complete(asyncio.sleep(1.1))
+    assert world.restarted == ["a"]
+    assert pool.listener_state(a) == L.ACKNOWLEDGED
+
+
+def test_settle_waits_for_the_listener_to_answer_what_it_holds(world: World) -> None:
+    a = Listener("a")
+    pool = world.pool("rec", a)
+    pool.feed(a, b"READY\n")
+    world.publish("SUPERVISOR_STATE_CHANGE_STOPPING", "")
+    assert pool.listener_state(a) == L.BUSY
+
+    async def shutdown() -> float:
+        world.loop.call_later(0.05, pool.feed, a, b"RESULT 2\nOK")
+        start = time.monotonic()
+        await pool.settle(5.0)
+        return time.monotonic() - start
+
+    waited = world.loop.run_until_complete(shutdown())
+    assert 0.04 <= waited < 1.0
+    assert pool.listener_state(a) == L.ACKNOWLEDGED and not pool.queue
+
+
+def test_settle_gives_up_after_its_timeout_and_says_so(world: World) -> None:
+    a = Listener("a")
+    pool = world.pool("rec", a)
+    pool.feed(a, b"READY\n")
+    world.publish()
+    world.publish()
+    world.loop.run_until_complete(pool.settle(0.1))
+    assert "WARN pool rec: stopping its listeners with 1 event(s) undelivered" in (
+        world.logfile.text()
+    )
+
+
+def test_settle_does_not_wait_for_listeners_that_cannot_take_events(world: World) -> None:
+    a = Listener("a", state=S.FATAL)
+    pool = world.pool("rec", a)
+    world.publish()
+    assert pool.settled()
+    world.loop.run_until_complete(asyncio.wait_for(pool.settle(5.0), 0.5))

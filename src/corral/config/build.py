@@ -179,13 +179,13 @@ def _supervisord(
     r.unknown(warnings)
     values: dict[str, Any] = {}
     for name, option in r.table.items():
+        # the file's value must be valid even when the command line overrides it
+        values[name] = r.get(name)
         if name in overrides:
             try:
                 values[name] = option.convert(overrides[name])
             except ValueError as exc:
                 raise ConfigError(str(exc))
-        else:
-            values[name] = r.get(name)
     unknown = set(overrides) - set(r.table)
     if unknown:
         raise ConfigError(f"unknown [supervisord] option(s): {', '.join(sorted(unknown))}")
@@ -386,7 +386,27 @@ def _listener(doc: IniDoc, section: Section, env: Mapping[str, object]) -> Event
         raise r.error(
             f"[{section.name}] section sets invalid buffer_size ({buffer_size})", "buffer_size"
         )
-    return EventListenerConfig(names, buffer_size, r.get("result_handler"))
+    handler = r.get("result_handler")
+    if not _importable(handler):
+        raise r.error(f"{handler} cannot be resolved within [{section.name}]", "result_handler")
+    return EventListenerConfig(names, buffer_size, handler)
+
+
+def _importable(spec: str) -> bool:
+    """Does 'pkg.module:callable' name a callable? (4.3 refuses the config otherwise.)
+    Supervisor's default handler is known by name, so it needs no supervisor package."""
+    if spec == "supervisor.dispatchers:default_handler":
+        return True
+    import importlib
+
+    modname, _, attr = spec.partition(":")
+    try:
+        obj: object = importlib.import_module(modname)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception:  # a user's module may fail to import in any way
+        return False
+    return bool(attr) and callable(obj)
 
 
 def _section_name(section: Section) -> str:
@@ -429,6 +449,15 @@ def _groups(doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]) ->
             if member is None:
                 raise r.error(
                     f"[{section.name}] names unknown program or fcgi-program {program}", "programs"
+                )
+            if member.name in members:
+                # 4.3 quietly runs such a program twice; say so, it is rarely meant
+                warnings.append(
+                    Warning_(
+                        "warn",
+                        f"[{member.name}] is a member of more than one group; it runs once "
+                        f"in each (now also in [{section.name}])",
+                    )
                 )
             members.add(member.name)
             kind = "program" if plain else "fcgi-program"
@@ -556,7 +585,13 @@ def load(
     groups = _groups(doc, env, warnings)
     unix, inet = _servers(doc, env, warnings)
     ctl_section = doc.sections.get("supervisorctl")
-    ctl = ctl_from_section(doc, ctl_section, environ) if ctl_section else None
+    ctl = None
+    if ctl_section is not None:
+        try:
+            ctl = ctl_from_section(doc, ctl_section, environ)
+        except ConfigError as exc:
+            # corralctl's own section: its mistakes are corralctl's to report, not ours
+            warnings.append(Warning_("warn", f"[supervisorctl] section ignored: {exc}"))
     return Config(
         path=os.path.abspath(path),
         supervisord=supervisord,

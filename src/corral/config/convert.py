@@ -266,6 +266,7 @@ def _reworded(convert: Callable[[str], T], label: str) -> Callable[[str], T]:
 chmod = _reworded(octal, "chmod")
 sockchown = _reworded(user_group, "sockchown")
 socket_owner = _reworded(user_group, "socket_owner")
+socket_mode = _reworded(octal, "socket_mode")
 
 
 def socket_backlog(text: str) -> int:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from corral.config.model import Config
     from corral.server.http import HttpServers
 
-SHORT = "c:m:d:u:vnhl:y:z:e:j:i:q:ka:tsb?"
+SHORT = "c:m:d:u:vnhl:y:z:e:j:i:q:ka:ts?"
 LONG = [
     "configuration=",
     "nodaemon",
@@ -142,16 +142,22 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, dict[str, str], str | N
         elif flag == "--profile_options":
             continue
         else:
-            if key == "umask":
-                try:
-                    int(value, 8)
-                except ValueError:
-                    raise UsageError(
-                        f"invalid value for {flag} {value!r}: "
-                        f"{value} can not be converted to an octal type"
-                    ) from None
+            _check_value(flag, key, value)
             overrides[key] = value
     return path, overrides, None
+
+
+def _check_value(flag: str, key: str, value: str) -> None:
+    """Refuse a bad flag value as supervisord does, naming the flag: `invalid value for -a
+    'x': ...`. `user` is checked later, with the config's user, without the prefix."""
+    if key == "user":
+        return
+    from corral.config.options import options_for
+
+    try:
+        options_for("supervisord")[key].convert(value)
+    except ValueError as e:
+        raise UsageError(f"invalid value for {flag} {value!r}: {e}") from None
 
 
 def usage_error(prog: str, message: str) -> int:
@@ -183,17 +189,16 @@ def check_limits(minfds: int, minprocs: int) -> list[str]:
     return notes
 
 
+ROOT_NOTE = (
+    "Supervisor is running as root.  Privileges were not dropped because no user is "
+    "specified in the config file.  If you intend to run as root, you can set user=root "
+    "in the config file to avoid this message."
+)
+
+
 def drop_privileges(uid: int | None) -> str | None:
-    """setuid to the configured user; the message to log, or UsageError."""
-    if uid is None:
-        if os.getuid() == 0:
-            return (
-                "Supervisor is running as root.  Privileges were not dropped because no "
-                "user is specified in the config file.  If you intend to run as root, you "
-                "can set user=root in the config file to avoid this message."
-            )
-        return None
-    if os.getuid() == uid:
+    """setuid to the configured user; the line to log when it switched, or UsageError."""
+    if uid is None or os.getuid() == uid:
         return None
     if os.getuid() != 0:
         raise UsageError("Can't drop privilege as nonroot user")
@@ -201,13 +206,14 @@ def drop_privileges(uid: int | None) -> str | None:
     os.setgroups(os.getgrouplist(pw.pw_name, pw.pw_gid))
     os.setgid(pw.pw_gid)
     os.setuid(uid)
-    return None
+    return f"Set uid to user {uid} succeeded"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from corral.config import DEFAULT_SEARCH_PATHS, ConfigError, find_config_file, load
 
-    prog = os.path.basename(sys.argv[0]) if argv is None else "corrald"
+    # like supervisord, the help hint names the program as it was invoked
+    prog = sys.argv[0] if argv is None else "corrald"
     args = sys.argv[1:] if argv is None else argv
     try:
         path, overrides, action = parse_args(args)
@@ -220,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{__version__}\n")
         return 0
     if path is None:
+        if os.geteuid() == 0:
+            sys.stderr.write(
+                "corrald: warning: running as root and searching for the config file in "
+                "default locations (including the current directory); give -c an absolute "
+                "path to be sure which file is read\n"
+            )
         path = find_config_file(sys.argv[0])
         if path is None:
             paths = ", ".join(DEFAULT_SEARCH_PATHS(sys.argv[0]))
@@ -242,16 +254,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         import corral.runtime.supervisor
         import corral.server.http  # noqa: F401
 
+    root_note = ROOT_NOTE if sd.uid is None and os.getuid() == 0 else None
     try:
-        root_note = drop_privileges(sd.uid)
+        switched = drop_privileges(sd.uid)
         limit_notes = check_limits(sd.minfds, sd.minprocs)
     except UsageError as e:
         return usage_error(prog, str(e))
-    return run(config, overrides, root_note=root_note, notes=limit_notes)
+    if switched:
+        limit_notes.insert(0, switched)
+    return run(config, overrides, root_note=root_note, notes=limit_notes, prog=prog)
 
 
 def run(
-    config: Config, overrides: dict[str, str], *, root_note: str | None, notes: list[str]
+    config: Config,
+    overrides: dict[str, str],
+    *,
+    root_note: str | None,
+    notes: list[str],
+    prog: str = "corrald",
 ) -> int:
     from corral.daemon.daemonize import Daemonizer
     from corral.logs.mainlog import MainLog
@@ -267,7 +287,7 @@ def run(
             echo=sd.nodaemon and not sd.silent,
         )
     except OSError as e:
-        return usage_error("corrald", f"could not open the log file {sd.logfile}: {e.strerror}")
+        return usage_error(prog, f"could not open the log file {sd.logfile}: {e.strerror}")
     from corral.server.sockets import Bound, ServerError, bind_all
 
     try:
@@ -275,7 +295,7 @@ def run(
         bound = bind_all(config)
     except ServerError as e:
         mainlog.close()
-        return usage_error("corrald", str(e))
+        return usage_error(prog, str(e))
     daemonizer = Daemonizer()
     if not sd.nodaemon:
         daemonizer.fork(sd.directory, sd.umask)

@@ -64,6 +64,13 @@ def _encode(line: str) -> bytes:
         return line.encode("utf-8", "backslashreplace")
 
 
+def _is_stdout(path: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except (OSError, ValueError):
+        return False
+
+
 class MainLog:
     def __init__(
         self,
@@ -76,7 +83,8 @@ class MainLog:
     ) -> None:
         self._path = path
         self._level = level_number(level)
-        self._echo = echo
+        # logfile=/dev/stdout in the foreground (containers): the file already is stdout
+        self._echo = echo and not (path is not None and _is_stdout(path))
         self._syslog = path == "syslog"
         self._file: RotatingFile | None = None
         if path is not None and not self._syslog:

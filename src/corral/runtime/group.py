@@ -16,22 +16,23 @@ class FcgiSocketError(Exception):
 
 def open_fcgi_socket(cfg: FcgiSocketConfig) -> socket.socket:
     """Bind and listen the way the config says; the socket becomes fd 0 of each child."""
+    unix = cfg.family == "unix"
+    sock = socket.socket(socket.AF_UNIX if unix else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        if cfg.family == "unix":
+        if unix:
             assert cfg.path is not None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.path)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(cfg.path)
             os.chmod(cfg.path, cfg.mode if cfg.mode is not None else 0o700)
             if cfg.owner is not None:
                 os.chown(cfg.path, cfg.owner[0], cfg.owner[1])
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((cfg.host or "", cfg.port or 0))
         sock.listen(cfg.backlog if cfg.backlog is not None else socket.SOMAXCONN)
     except OSError as e:
+        sock.close()
         raise FcgiSocketError(f"Could not create FastCGI socket {cfg.url}: {e}") from None
     return sock
 

@@ -193,7 +193,9 @@ class Process:
             self._arm(self.tries, Ev.RETRY)
 
     def _note_too_quick(self) -> None:
+        # an exit before startsecs is a failed start whatever the code, as in 4.3
         self.spawnerr = "Exited too quickly (process log may have details)"
+        self.sup.log.warn(f"exited: {self.name} ({self._last_status[1]}; not expected)")
 
     def _send(self, sig: int, as_group: bool) -> None:
         if not self.pid:

@@ -59,6 +59,7 @@ def become_subreaper() -> None:
 
 
 SPAWN_THREADS = 4
+LISTENER_SETTLE_SECS = 2.0  # at shutdown, for pools to deliver what they hold
 
 
 def run_batch(batch: list[tuple[Process, Callable[[], Spawned]]]) -> None:
@@ -368,7 +369,7 @@ class Supervisor:
             raise errors.NotRunning(proc.namespec)
         proc.handle(Ev.STOP)
         if wait:
-            await proc.wait_for(lambda p: p.state in STOPPED_STATES)
+            await self._wait_stopped([proc], 2.0, "waiting for {} to stop")
 
     def signal(self, proc: Process, signum: int) -> None:
         if (
@@ -492,14 +493,32 @@ class Supervisor:
 
         for _, level in groupby(procs, key=key):
             batch = list(level)
+            # Listeners go last (priority -1): let them hear the shutdown first.
+            pools = {self.pools[p.group] for p in batch if p.group in self.pools}
+            if pools:
+                await asyncio.gather(*(pool.settle(LISTENER_SETTLE_SECS) for pool in pools))
             for proc in batch:
                 if proc.state in RUNNING_STATES:
                     proc.handle(Ev.STOP)
-            waiting = [p for p in batch if p.state not in STOPPED_STATES]
-            if waiting:
-                await asyncio.gather(
-                    *(p.wait_for(lambda q: q.state in STOPPED_STATES) for p in waiting)
-                )
+            await self._wait_stopped(batch, 3.0, "waiting for {} to die")
+
+    async def _wait_stopped(self, procs: list[Process], every: float, note: str) -> None:
+        """Wait until all of procs are stopped, saying who is still awaited every few
+        seconds (a stop can take up to stopwaitsecs; the log shows why we wait)."""
+        waiting = [p for p in procs if p.state not in STOPPED_STATES]
+        if not waiting:
+            return
+        done = asyncio.gather(*(p.wait_for(lambda q: q.state in STOPPED_STATES) for p in waiting))
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(done), every)
+                    return
+                except TimeoutError:
+                    names = ", ".join(p.name for p in waiting if p.state not in STOPPED_STATES)
+                    self.log.info(note.format(names))
+        finally:
+            done.cancel()  # a cancelled caller leaves no waiter behind
 
     async def _end_orphans(self) -> None:
         """Leave nothing behind: descendants that outlived their program get TERM, then KILL."""
@@ -544,6 +563,7 @@ class Supervisor:
                 self.request_restart()
             elif sig == signal.SIGUSR2:
                 self.log.info("received SIGUSR2 indicating log reopen request")
+                self.log.info("corrald logreopen")  # the last line in a rotated-away file
                 self.reopen_logs()
             else:
                 self.log.debug(f"received {sig.name}, ignored")
@@ -580,6 +600,13 @@ class Supervisor:
                 try:
                     self._activate(gconf)
                 except FcgiSocketError as e:
+                    if ready is not None:
+                        # at start-up a socket we cannot bind is refused, like an HTTP
+                        # server's: better than running on without the group
+                        for group in list(self._groups.values()):
+                            group.close()
+                        self._groups.clear()
+                        raise
                     self.log.error(str(e))
             self.events.identifier = self.identifier
             for g in self.groups():

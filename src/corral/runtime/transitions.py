@@ -37,7 +37,7 @@ class Act(Enum):
     LOG_STOPPED = auto()  # 'stopped: ...'
     LOG_RUNNING = auto()  # 'success: ... entered RUNNING state'
     LOG_FATAL = auto()  # 'gave up: ... entered FATAL state'
-    NOTE_TOO_QUICK = auto()  # spawnerr 'Exited too quickly ...'
+    NOTE_TOO_QUICK = auto()  # 'exited: ... not expected', spawnerr 'Exited too quickly ...'
 
 
 class Row(NamedTuple):

@@ -240,6 +240,34 @@ CASES = [
         None,
     ),
     (
+        "fcgi-mode",
+        "[fcgi-program:x]\ncommand=c\nsocket=unix:///tmp/x.sock\nsocket_mode=999\n",
+        "Invalid socket_mode value 999",
+        5,
+        None,
+    ),
+    (
+        "group-priority",
+        "[program:x]\ncommand=c\n[group:g]\nprograms=x\npriority=abc\n",
+        "invalid literal for int() with base 10: 'abc'",
+        6,
+        None,
+    ),
+    (
+        "el-handler",
+        "[eventlistener:e]\ncommand=c\nevents=TICK_5\nresult_handler=nope.mod:fn\n",
+        "nope.mod:fn cannot be resolved within [eventlistener:e]",
+        5,
+        None,
+    ),
+    (
+        "process-name-colon",
+        "[program:x]\ncommand=c\nprocess_name=a:b\n",
+        "Invalid name: 'a:b' because of character: ':'",
+        4,
+        "program:x",
+    ),
+    (
         "group-unknown",
         "[group:g]\nprograms=nope\n",
         "[group:g] names unknown program or fcgi-program nope",
@@ -407,3 +435,18 @@ def test_bad_override(write: Callable[..., str]) -> None:
     path = write("[supervisord]\n")
     with pytest.raises(ConfigError, match="bad logging level name 'loud'"):
         load(path, overrides={"loglevel": "loud"}, environ=ENV)
+
+
+def test_file_value_is_checked_even_when_a_flag_overrides_it(write: Callable[..., str]) -> None:
+    # `corrald -n` with nodaemon=maybe in the file: refused, as supervisord does
+    path = write("[supervisord]\nnodaemon=maybe\n")
+    with pytest.raises(ConfigError, match="not a valid boolean value: 'maybe'") as info:
+        load(path, overrides={"nodaemon": "true"}, environ=ENV)
+    assert info.value.line == 2
+
+
+def test_a_broken_supervisorctl_section_does_not_stop_the_daemon(write: Callable[..., str]) -> None:
+    path = write("[supervisord]\n[supervisorctl]\nserverurl=%(nope)s\n")
+    config = load(path, environ=ENV)
+    assert config.ctl is None
+    assert any("[supervisorctl] section ignored" in w.message for w in config.warnings)

@@ -260,6 +260,8 @@ def test_heterogeneous_groups(write: Write) -> None:
     assert [p.name for p in one.processes] == ["b", "a"]  # by priority
     two = cfg.group("two")
     assert two is not None and [p.name for p in two.processes] == ["a"]  # instantiated twice
+    # which 4.3 does silently; we warn
+    assert any("[program:a] is a member of more than one group" in w.message for w in cfg.warnings)
 
 
 def test_eventlistener_and_fcgi(write: Write) -> None:

@@ -68,6 +68,13 @@ def rpc_proxy(sock_path: str) -> Any:
     return OneShotRPC(sock_path)
 
 
+def prog(name: str, command: str, **opts: object) -> str:
+    """A [program:name] section for a test config."""
+    lines = [f"[program:{name}]", f"command={command}"]
+    lines += [f"{k}={v}" for k, v in opts.items()]
+    return "\n".join(lines) + "\n\n"
+
+
 def wait_until(
     predicate: Callable[[], Any],
     timeout: float = 10.0,

@@ -15,16 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support import wait_until
+from tests.support import prog, wait_until
 
 PY = sys.executable
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "programs"
-
-
-def prog(name: str, command: str, **opts: object) -> str:
-    lines = [f"[program:{name}]", f"command={command}"]
-    lines += [f"{k}={v}" for k, v in opts.items()]
-    return "\n".join(lines) + "\n\n"
 
 
 def stamps(log: str, text: str) -> list[float]:

@@ -35,7 +35,7 @@ def process_info(proc: ProcessLike, now: float | None = None) -> ProcessInfo:
         "state": int(state),
         "statename": state.name,
         "spawnerr": proc.spawnerr or "",
-        "exitstatus": proc.exitstatus or 0,
+        "exitstatus": exit_status(state, proc.exitstatus),
         "logfile": stdout,  # deprecated alias of stdout_logfile, still read by old clients
         "stdout_logfile": stdout,
         "stderr_logfile": proc.stderr_logfile or "",
@@ -44,6 +44,17 @@ def process_info(proc: ProcessLike, now: float | None = None) -> ProcessInfo:
             state, start, stop, now_i, proc.pid or 0, proc.spawnerr or "", proc.name
         ),
     }
+
+
+def exit_status(state: ProcessState, last: int | None) -> int:
+    """The exit status 4.3 shows: that of a run that ended in EXITED or a stop.
+
+    4.3 forgets it when a new run starts and when a start fails (too quick), so a process
+    that is STARTING, RUNNING, STOPPING, BACKOFF or FATAL shows 0.
+    """
+    if state in (ProcessState.EXITED, ProcessState.STOPPED):
+        return last or 0
+    return 0
 
 
 def description(

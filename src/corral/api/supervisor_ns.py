@@ -81,6 +81,9 @@ def signal_number(value: object) -> int:
 
 _SIGNUMS = frozenset(int(s) for s in signal_mod.valid_signals())
 
+# How far apart 4.3's passes over pending group/all calls are (its deferred poll delay).
+_POLL_PASS = 0.05
+
 
 class SupervisorNamespace:
     def __init__(self, sup: SupervisorLike) -> None:
@@ -121,11 +124,31 @@ class SupervisorNamespace:
     ) -> list[dict[str, Any]]:
         """Run op on every process at once; a ResultStruct per process.
 
-        Order as 4.3 reports it: what fails at once first, then the rest in list order (4.3
-        collects those in a pass over the list, so a fast finisher does not jump the queue).
+        Order as 4.3 reports it. 4.3 makes a first pass over the list (what fails at once,
+        or needs no waiting, is reported there), then polls the pending calls in a pass
+        every 0.05 s or so: results come pass by pass, in list order within a pass. So a
+        fast finisher does not jump ahead of those ending at about the same time, and a
+        slow stop (SIGKILL after stopwaitsecs) comes last. Nothing polls here: each
+        result is put in the pass of the time it came in.
         """
-        done: list[tuple[bool, int, dict[str, Any]]] = []
+        loop = asyncio.get_running_loop()
+        done: list[tuple[int, int, dict[str, Any]]] = []
         first_pass = True
+        passes = 0
+        pass_start = 0.0
+
+        def end_of_first_pass() -> None:
+            nonlocal first_pass
+            first_pass = False
+
+        def pass_now() -> int:
+            nonlocal passes, pass_start
+            if first_pass:
+                return 0
+            now = loop.time()
+            if not passes or now - pass_start > _POLL_PASS:
+                passes, pass_start = passes + 1, now
+            return passes
 
         async def one(index: int, proc: ProcessLike) -> None:
             try:
@@ -138,15 +161,11 @@ class SupervisorNamespace:
                 result = dict(result_struct(proc, FaultCode.FAILED, text))
             else:
                 result = dict(result_struct(proc, FaultCode.SUCCESS, "OK"))
-            done.append((not first_pass, index, result))
-
-        def end_of_first_pass() -> None:
-            nonlocal first_pass
-            first_pass = False
+            done.append((pass_now(), index, result))
 
         # Each task's first step runs before this callback: tasks are scheduled in order.
         tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(procs)]
-        asyncio.get_running_loop().call_soon(end_of_first_pass)
+        loop.call_soon(end_of_first_pass)
         await asyncio.gather(*tasks)
         return [result for _, _, result in sorted(done, key=lambda r: (r[0], r[1]))]
 

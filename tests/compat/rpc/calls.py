@@ -3,16 +3,23 @@
 Shared by `record_golden.py` (writes the file) and `test_golden.py` (compares). Each case
 is (key, method, params); what is kept of the answer is decided by `normalize`, so that
 values that differ from run to run (pids, times, temp paths) are reduced to their shape.
+A method starting with '#' is a step between calls (edit the config on disk, remove a file,
+wait for a file or for the daemon), made the same way for both daemons.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 import time
 import xmlrpc.client
+from pathlib import Path
 from typing import Any
+
+# The config file's name in the temp directory (the `#config` step rewrites it).
+CONFIG_FILE = "supervisord.conf"
 
 # A config both daemons can run. `{tmp}` is the temp directory.
 CONFIG = """\
@@ -73,6 +80,41 @@ command=/bin/sleep 1000
 startsecs=0
 autostart=false
 """
+
+# CONFIG after an edit on disk: group `grp` changed (g2's command), `nolog` removed, and
+# three groups added (`added` autostarts; `notexec` and `quick` fail to start).
+_NOLOG = """\
+[program:nolog]
+command=/bin/sleep 1000
+autostart=false
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+_ADDED = """\
+[program:added]
+command=/bin/sleep 1000
+startsecs=0
+
+[program:notexec]
+command=/etc/passwd
+autostart=false
+
+[program:quick]
+command=/bin/false
+startsecs=3
+startretries=0
+autostart=false
+"""
+assert _NOLOG in CONFIG
+CHANGED_CONFIG = CONFIG.replace(_NOLOG, _ADDED).replace(
+    "[program:g2]\ncommand=/bin/sleep 1000", "[program:g2]\ncommand=/bin/sleep 1001"
+)
+assert CHANGED_CONFIG.count("sleep 1001") == 1
+
+# A config that no longer parses.
+BROKEN_CONFIG = "this is not an ini file\n"
+
+CONFIGS = {"base": CONFIG, "changed": CHANGED_CONFIG, "broken": BROKEN_CONFIG}
 
 # Names of the processes in CONFIG, as (group, name), lexical.
 PROCESSES = [
@@ -187,6 +229,137 @@ CASES: list[tuple[str, str, list[Any]]] = [
         ],
     ),
     ("system.multicall empty", "system.multicall", [[]]),
+    # -- logs, with offsets and lengths (clearAllProcessLogs emptied them: write them again)
+    ("stopProcess echo", S + "stopProcess", ["echo"]),
+    ("startProcess echo", S + "startProcess", ["echo"]),
+    ("wait echo.out", "#wait_file", ["echo.out", "hello\n"]),
+    ("wait echo.err", "#wait_file", ["echo.err", "oops\n"]),
+    ("readProcessStdoutLog 0 3", S + "readProcessStdoutLog", ["echo", 0, 3]),
+    ("readProcessStdoutLog 2 0", S + "readProcessStdoutLog", ["echo", 2, 0]),
+    ("readProcessStdoutLog at end", S + "readProcessStdoutLog", ["echo", 6, 0]),
+    ("readProcessStdoutLog 5 100", S + "readProcessStdoutLog", ["echo", 5, 100]),
+    ("readProcessStdoutLog -2 0", S + "readProcessStdoutLog", ["echo", -2, 0]),
+    ("readProcessStdoutLog -100 0", S + "readProcessStdoutLog", ["echo", -100, 0]),
+    ("readProcessStdoutLog empty file", S + "readProcessStdoutLog", ["app", 0, 0]),
+    ("readProcessStdoutLog AUTO", S + "readProcessStdoutLog", ["grp:g1", 0, 0]),
+    ("readProcessLog nosuch", S + "readProcessLog", ["nosuch", 0, 0]),
+    ("readProcessLog bad args", S + "readProcessLog", ["echo", -1, 1]),
+    ("readProcessStderrLog 0 0", S + "readProcessStderrLog", ["echo", 0, 0]),
+    ("readProcessStderrLog 1 2", S + "readProcessStderrLog", ["echo", 1, 2]),
+    ("readProcessStderrLog NONE", S + "readProcessStderrLog", ["nolog", 0, 0]),
+    ("readProcessStderrLog nosuch", S + "readProcessStderrLog", ["nosuch", 0, 0]),
+    ("readProcessStderrLog bad args", S + "readProcessStderrLog", ["echo", -1, 5]),
+    ("readProcessStderrLog negative length", S + "readProcessStderrLog", ["echo", 0, -5]),
+    ("readProcessStderrLog group", S + "readProcessStderrLog", ["grp:*", 0, 0]),
+    # 4.3's offset quirk: with data left after offset, the last `length` bytes come back.
+    ("tailProcessStdoutLog 1 3", S + "tailProcessStdoutLog", ["echo", 1, 3]),
+    ("tailProcessStdoutLog 5 1000", S + "tailProcessStdoutLog", ["echo", 5, 1000]),
+    ("tailProcessStdoutLog at end", S + "tailProcessStdoutLog", ["echo", 6, 10]),
+    ("tailProcessStdoutLog 0 0", S + "tailProcessStdoutLog", ["echo", 0, 0]),
+    ("tailProcessStdoutLog -1 5", S + "tailProcessStdoutLog", ["echo", -1, 5]),
+    ("tailProcessStdoutLog 0 -1", S + "tailProcessStdoutLog", ["echo", 0, -1]),
+    ("tailProcessStdoutLog group", S + "tailProcessStdoutLog", ["grp:*", 0, 10]),
+    ("tailProcessLog 3 2", S + "tailProcessLog", ["echo", 3, 2]),
+    ("tailProcessLog nosuch", S + "tailProcessLog", ["nosuch", 0, 10]),
+    ("tailProcessStderrLog 0 100", S + "tailProcessStderrLog", ["echo", 0, 100]),
+    ("tailProcessStderrLog 2 2", S + "tailProcessStderrLog", ["echo", 2, 2]),
+    ("tailProcessStderrLog at end", S + "tailProcessStderrLog", ["echo", 5, 2]),
+    ("tailProcessStderrLog NONE", S + "tailProcessStderrLog", ["nolog", 0, 100]),
+    ("tailProcessStderrLog nosuch", S + "tailProcessStderrLog", ["nosuch", 0, 100]),
+    ("tailProcessStderrLog AUTO", S + "tailProcessStderrLog", ["grp:g1", 0, 100]),
+    ("clearProcessLog echo", S + "clearProcessLog", ["echo"]),
+    ("readProcessStdoutLog cleared", S + "readProcessStdoutLog", ["echo", 0, 0]),
+    ("readProcessStderrLog cleared", S + "readProcessStderrLog", ["echo", 0, 0]),
+    ("tailProcessStdoutLog cleared", S + "tailProcessStdoutLog", ["echo", 0, 100]),
+    ("clearProcessLogs grp:g1", S + "clearProcessLogs", ["grp:g1"]),
+    ("clearProcessLog nosuch", S + "clearProcessLog", ["nosuch"]),
+    ("clearProcessLog not running", S + "clearProcessLog", ["nofile"]),
+    # -- the main log (digits masked: it holds times and pids)
+    ("readLog 0 10", S + "readLog", [0, 10]),
+    ("readMainLog 0 4", S + "readMainLog", [0, 4]),
+    ("readLog past end", S + "readLog", [10**8, 0]),
+    ("readLog -1 1", S + "readLog", [-1, 1]),
+    ("clearLog", S + "clearLog", []),
+    ("readLog cleared", S + "readLog", [10**8, 0]),
+    # -- signals
+    ("signalProcess number", S + "signalProcess", ["app", "18"]),
+    ("signalProcess SIG name", S + "signalProcess", ["app", "SIGCONT"]),
+    ("signalProcess lower case", S + "signalProcess", ["app", "cont"]),
+    ("signalProcess grp:*", S + "signalProcess", ["grp:*", "CONT"]),
+    ("signalProcess nosuch", S + "signalProcess", ["nosuch", "HUP"]),
+    ("signalProcess bad number", S + "signalProcess", ["app", "99999"]),
+    ("signalProcessGroup bad signal", S + "signalProcessGroup", ["grp", "BOGUS"]),
+    ("signalAllProcesses", S + "signalAllProcesses", ["CONT"]),
+    ("signalAllProcesses bad signal", S + "signalAllProcesses", ["BOGUS"]),
+    # -- all processes: 'stubborn' holds stopAllProcesses for stopwaitsecs=4, then SIGKILL
+    ("stopAllProcesses", S + "stopAllProcesses", []),
+    ("stopAllProcesses none running", S + "stopAllProcesses", []),
+    ("signalAllProcesses none running", S + "signalAllProcesses", ["CONT"]),
+    ("signalProcess stopped", S + "signalProcess", ["app", "CONT"]),
+    ("getProcessInfo killed", S + "getProcessInfo", ["stubborn"]),
+    ("startAllProcesses again", S + "startAllProcesses", [True]),
+    ("startAllProcesses all running", S + "startAllProcesses", []),
+    (
+        "system.multicall deferred",
+        "system.multicall",
+        [
+            [
+                {"methodName": S + "stopProcess", "params": ["app"]},
+                {"methodName": S + "getProcessInfo", "params": ["app"]},
+                {"methodName": S + "stopProcess", "params": ["app"]},
+                {"methodName": S + "startProcess", "params": ["app", True]},
+                {"methodName": S + "startProcess", "params": ["app"]},
+                {"methodName": S + "signalProcess", "params": ["app", "BOGUS"]},
+                {"methodName": S + "stopProcessGroup", "params": ["grp"]},
+                {"methodName": S + "startProcessGroup", "params": ["grp"]},
+                {"methodName": S + "getState", "params": []},
+            ]
+        ],
+    ),
+    # -- a config change on disk: reread, then apply it group by group
+    ("write changed config", "#config", ["changed"]),
+    ("reloadConfig changed", S + "reloadConfig", []),
+    ("getAllConfigInfo after reread", S + "getAllConfigInfo", []),
+    ("getAllProcessInfo after reread", S + "getAllProcessInfo", []),
+    ("addProcessGroup added", S + "addProcessGroup", ["added"]),
+    ("addProcessGroup added again", S + "addProcessGroup", ["added"]),
+    ("getProcessInfo added", S + "getProcessInfo", ["added"]),
+    ("removeProcessGroup nolog running", S + "removeProcessGroup", ["nolog"]),
+    ("stopProcessGroup nolog", S + "stopProcessGroup", ["nolog"]),
+    ("removeProcessGroup nolog", S + "removeProcessGroup", ["nolog"]),
+    ("removeProcessGroup nolog again", S + "removeProcessGroup", ["nolog"]),
+    ("addProcessGroup removed", S + "addProcessGroup", ["nolog"]),
+    ("removeProcessGroup grp running", S + "removeProcessGroup", ["grp"]),
+    ("stopProcessGroup grp", S + "stopProcessGroup", ["grp"]),
+    ("removeProcessGroup grp", S + "removeProcessGroup", ["grp"]),
+    ("getProcessInfo removed", S + "getProcessInfo", ["grp:g1"]),
+    ("addProcessGroup grp", S + "addProcessGroup", ["grp"]),
+    ("getAllConfigInfo after update", S + "getAllConfigInfo", []),
+    ("startProcess changed", S + "startProcess", ["grp:g2"]),
+    ("addProcessGroup notexec", S + "addProcessGroup", ["notexec"]),
+    ("startProcess not executable", S + "startProcess", ["notexec"]),
+    ("addProcessGroup quick", S + "addProcessGroup", ["quick"]),
+    ("startProcess exits early", S + "startProcess", ["quick"]),
+    ("getProcessInfo fatal", S + "getProcessInfo", ["quick"]),
+    ("getAllProcessInfo after update", S + "getAllProcessInfo", []),
+    ("reloadConfig applied", S + "reloadConfig", []),
+    ("write broken config", "#config", ["broken"]),
+    ("reloadConfig broken", S + "reloadConfig", []),
+    ("getAllProcessInfo after broken", S + "getAllProcessInfo", []),
+    ("write base config", "#config", ["base"]),
+    ("reloadConfig back", S + "reloadConfig", []),
+    # -- the main log gone from disk
+    ("remove main.log", "#rm", ["main.log"]),
+    ("readLog no file", S + "readLog", [0, 0]),
+    ("clearLog no file", S + "clearLog", []),
+    # -- restart: back on the base config, the main log reopened
+    ("restart", S + "restart", []),
+    ("wait restarted", "#wait_ready", []),
+    # echo wrote its line once more on each start since its log was cleared
+    ("wait echo.out restarted", "#wait_file", ["echo.out", "hello\nhello\n"]),
+    ("getState restarted", S + "getState", []),
+    ("getAllProcessInfo restarted", S + "getAllProcessInfo", []),
+    ("readLog restarted", S + "readLog", [0, 10]),
 ]
 
 # Calls made while the daemon is shutting down (after supervisor.shutdown).
@@ -240,6 +413,8 @@ def call(proxy: xmlrpc.client.ServerProxy, method: str, params: list[Any], tmp: 
     if not method:
         time.sleep(params[0])
         return {"result": None}
+    if method.startswith("#"):
+        return {"result": _step(proxy, method, params, tmp)}
     try:
         result = getattr(proxy, method)(*params)
     except xmlrpc.client.Fault as fault:
@@ -248,7 +423,52 @@ def call(proxy: xmlrpc.client.ServerProxy, method: str, params: list[Any], tmp: 
         return {"http_error": err.errcode}
     if method.endswith(".getPID"):
         return {"result": f"<{type(result).__name__}>"}
+    if method in (S + "readLog", S + "readMainLog") and isinstance(result, str):
+        result = re.sub(r"[0-9]", "9", result)
     return {"result": normalize(result, tmp)}
+
+
+def help_shape(answer: dict[str, Any]) -> dict[str, Any]:
+    """system.methodHelp's answer reduced to its shape: the texts are each daemon's own."""
+    text = answer.get("result")
+    if isinstance(text, str):
+        return {"result": "<non-empty string>" if text.strip() else "<empty string>"}
+    return answer
+
+
+# Programs RUNNING once the daemon has started (or restarted) on CONFIG.
+AUTOSTARTED = {"app", "echo", "g1", "stubborn"}
+
+
+def _step(proxy: xmlrpc.client.ServerProxy, step: str, params: list[Any], tmp: str) -> None:
+    """A step between calls that is not a call: edit files, wait for the daemon."""
+    if step == "#config":
+        Path(tmp, CONFIG_FILE).write_text(CONFIGS[params[0]].format(tmp=tmp))
+    elif step == "#rm":
+        os.unlink(os.path.join(tmp, params[0]))
+    elif step == "#wait_file":
+        path = Path(tmp, params[0])
+        _wait(lambda: path.exists() and path.read_text() == params[1], step)
+    elif step == "#wait_ready":
+        _wait(lambda: _running(proxy) >= AUTOSTARTED, step)
+    else:
+        raise ValueError(step)
+
+
+def _running(proxy: xmlrpc.client.ServerProxy) -> set[str]:
+    try:
+        infos = proxy.supervisor.getAllProcessInfo()
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError, http.client.HTTPException):
+        return set()
+    return {i["name"] for i in infos if i["statename"] == "RUNNING"}
+
+
+def _wait(predicate: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -259,7 +479,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(30)
-        sock.connect(self.path)
+        try:
+            sock.connect(self.path)
+        except OSError:  # e.g. while the daemon restarts
+            sock.close()
+            raise
         self.sock = sock
 
 

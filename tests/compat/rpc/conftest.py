@@ -15,7 +15,7 @@ from tests.support import env_for_children, rpc_proxy, wait_until
 @pytest.fixture(scope="module")
 def corrald_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("golden")
-    conf = tmp / "corral.conf"
+    conf = tmp / calls.CONFIG_FILE
     conf.write_text(calls.CONFIG.format(tmp=tmp))
     sock = str(tmp / "rpc.sock")
     proc = subprocess.Popen(

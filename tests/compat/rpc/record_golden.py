@@ -35,7 +35,7 @@ def wait_for(predicate: Any, timeout: float = 15.0) -> None:
 
 def record(supervisord: str) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="corral-golden-")
-    conf = Path(tmp, "supervisord.conf")
+    conf = Path(tmp, calls.CONFIG_FILE)
     conf.write_text(calls.CONFIG.format(tmp=tmp))
     sock = os.path.join(tmp, "rpc.sock")
     proc = subprocess.Popen([supervisord, "-c", str(conf)], cwd=tmp)
@@ -50,17 +50,18 @@ def record(supervisord: str) -> dict[str, Any]:
             except OSError:
                 return False
             running = {i["name"] for i in infos if i["statename"] == "RUNNING"}
-            return {"app", "echo", "g1", "stubborn"} <= running
+            return running >= calls.AUTOSTARTED
 
         wait_for(ready)
         wait_for(lambda: Path(tmp, "echo.err").read_bytes() == b"oops\n")
-        out: dict[str, Any] = {"cases": {}, "signatures": {}, "raw": {}, "shutdown": {}}
+        out: dict[str, Any] = {"cases": {}, "signatures": {}, "help": {}, "raw": {}, "shutdown": {}}
         for key, method, params in calls.CASES:
             out["cases"][key] = calls.call(proxy, method, params, tmp)
         for name in proxy.system.listMethods():
             out["signatures"][name] = calls.call(proxy, "system.methodSignature", [name], tmp)
+            # The texts are 4.3's docstrings: only their shape is kept, never the words.
             help_ = calls.call(proxy, "system.methodHelp", [name], tmp)
-            assert isinstance(help_["result"], str)
+            out["help"][name] = calls.help_shape(help_)
         for key, method, path, body in calls.RAW:
             out["raw"][key] = calls.raw_case(sock, method, path, body)
         proxy.supervisor.shutdown()

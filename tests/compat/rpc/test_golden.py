@@ -21,11 +21,63 @@ import calls
 
 GOLDEN = json.loads((Path(__file__).parent / "golden.json").read_text())
 
-# Where corral answers differently on purpose (see docs/differences.md): key -> answer.
+
+def _resolved_auto_logs(want: Any, got: Any) -> Any:
+    """4.3's answer, with the AUTO log paths of processes in use as corral resolves them.
+
+    After a reread 4.3 describes every group from the freshly parsed config, where AUTO is
+    not resolved yet, so a group left running shows 'auto'; corral shows the path the
+    running process writes to (docs/differences.md, HTTP and XML-RPC).
+    """
+    fixed = json.loads(json.dumps(want))
+    for entry, live in zip(fixed["result"], got.get("result", []), strict=False):
+        for key in ("stdout_logfile", "stderr_logfile"):
+            auto = f"<tmp>/{entry['name']}-{key[:6]}---golden-<random>.log"
+            if entry["inuse"] and entry[key] == "auto" and live.get(key) == auto:
+                entry[key] = auto
+    return fixed
+
+
+def _slow_last(want: Any, got: Any) -> Any:
+    """4.3's order among stops that end together varies from run to run (it is the order
+    its polling pass saw them end in); what is fixed is that the slow one, SIGKILLed after
+    stopwaitsecs, comes last. Same set of results, 'stubborn' last."""
+    results = got.get("result")
+    if isinstance(results, list) and results and results[-1].get("name") == "stubborn":
+        key = json.dumps
+        if sorted(map(key, results)) == sorted(map(key, want["result"])):
+            return got
+    return want
+
+
+# Where corral answers differently, key -> the answer corral must give instead of 4.3's
+# (a value, or a function of 4.3's answer and corral's). Each says why.
 KNOWN_DIFFERENCES: dict[str, Any] = {
-    # 4.3 crashes into an HTTP 500 on a non-string name; corral checks argument types.
+    # On purpose (docs/differences.md): 4.3 crashes into an HTTP 500 on a non-string name;
+    # corral checks argument types.
     "getProcessInfo int": {"fault": [2, "INCORRECT_PARAMETERS"]},
+    # On purpose (docs/differences.md): clearLog on a main log deleted from disk creates it
+    # afresh; 4.3 answers NO_FILE and goes on writing into the deleted file until restart.
+    "clearLog no file": {"result": True},
+    # On purpose: AUTO log paths of running groups after a reread (see the function).
+    "getAllConfigInfo after reread": _resolved_auto_logs,
+    "getAllConfigInfo after update": _resolved_auto_logs,
+    # Not a difference: 4.3 itself is not deterministic here (see the function).
+    "stopAllProcesses": _slow_last,
 }
+
+# Differences that are bugs still open in another layer: the test of each is an xfail below,
+# so the golden comparison stays exact for everything else.
+OPEN_BUGS = {"reloadConfig broken"}
+
+
+def expected(section: str, key: str, got: Any) -> Any:
+    want = GOLDEN[section][key]
+    known = KNOWN_DIFFERENCES.get(key) if section == "cases" else None
+    if callable(known):
+        return known(want, got)
+    return want if known is None else known
+
 
 pytestmark = pytest.mark.compat
 
@@ -38,7 +90,7 @@ def socket_of(url: str) -> tuple[str, str]:
 
 def wait_ready(sock: str, tmp: str) -> None:
     deadline = time.monotonic() + 20
-    want = {"app", "echo", "g1", "stubborn"}
+    want = calls.AUTOSTARTED
     while True:
         try:
             with calls.proxy_for(sock) as proxy:
@@ -53,24 +105,41 @@ def wait_ready(sock: str, tmp: str) -> None:
         time.sleep(0.05)
 
 
+def leaf_diffs(path: str, got: Any, want: Any) -> list[str]:
+    """Where two answers differ, down to the leaves (a short message for a long struct)."""
+    if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
+        return [d for k in want for d in leaf_diffs(f"{path}[{k!r}]", got[k], want[k])]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        pairs = enumerate(zip(got, want, strict=True))
+        return [d for i, (g, w) in pairs for d in leaf_diffs(f"{path}[{i}]", g, w)]
+    if got == want:
+        return []
+    return [f"{path}:\n  corrald: {got!r}\n  4.3:     {want!r}"]
+
+
 def compare(section: str, got: dict[str, Any]) -> list[str]:
     diffs = []
     for key, answer in got.items():
-        want = KNOWN_DIFFERENCES.get(key, GOLDEN[section][key])
-        if answer != want:
-            diffs.append(f"{section}[{key!r}]:\n  corrald: {answer!r}\n  4.3:     {want!r}")
+        if key in OPEN_BUGS:
+            continue
+        diffs += leaf_diffs(f"{section}[{key!r}]", answer, expected(section, key, answer))
     return diffs
 
 
 def test_every_call_answers_as_4_3(corrald_url: str) -> None:
     sock, tmp = socket_of(corrald_url)
     wait_ready(sock, tmp)
-    got: dict[str, dict[str, Any]] = {"cases": {}, "signatures": {}, "raw": {}}
+    got: dict[str, dict[str, Any]] = {"cases": {}, "signatures": {}, "help": {}, "raw": {}}
     with calls.proxy_for(sock) as proxy:
         for key, method, params in calls.CASES:
             got["cases"][key] = calls.call(proxy, method, params, tmp)
         for name in GOLDEN["signatures"]:
             got["signatures"][name] = calls.call(proxy, "system.methodSignature", [name], tmp)
+            # Deliberately different: methodHelp texts are corral's own words (4.3's are its
+            # docstrings, which corral does not copy); only the shape, a non-empty string, is
+            # compared (docs/differences.md).
+            help_ = calls.call(proxy, "system.methodHelp", [name], tmp)
+            got["help"][name] = calls.help_shape(help_)
     for key, method, path, body in calls.RAW:
         got["raw"][key] = calls.raw_case(sock, method, path, body)
     diffs = [d for section, answers in got.items() for d in compare(section, answers)]
@@ -87,3 +156,19 @@ def test_while_shutting_down_only_remote_events_are_served(corrald_url: str) -> 
             got[key] = calls.call(proxy, method, params, tmp)
     diffs = compare("shutdown", got)
     assert diffs == [], "\n".join(diffs)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="config/ini.py: the INI syntax error already names file and line, and "
+    "ConfigError.__str__ appends '(file: ..., line: 1)' again",
+)
+def test_cant_reread_text_is_4_3s(tmp_path: Path) -> None:
+    from corral.config import ConfigError, load
+
+    conf = tmp_path / calls.CONFIG_FILE
+    conf.write_text(calls.BROKEN_CONFIG)
+    with pytest.raises(ConfigError) as err:
+        load(str(conf))
+    want = GOLDEN["cases"]["reloadConfig broken"]["fault"][1]
+    assert "CANT_REREAD: " + str(err.value).replace(str(tmp_path), "<tmp>") == want

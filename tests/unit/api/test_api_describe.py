@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from corral.api.describe import all_config_info, description, process_info
+from corral.api.describe import all_config_info, description, exit_status, process_info
 from corral.config.model import AUTO
 from corral.wire.records import MAXINT
 from corral.wire.states import ProcessState
@@ -94,3 +94,18 @@ def test_config_info_shows_auto_logs_resolved_once_the_process_is_live() -> None
     assert info["stdout_logfile"] == "/logs/app-stdout---x-1.log"
     assert info["stderr_logfile"] == "none"
     assert info["serverurl"] == "unix:///s"
+
+
+def test_exit_status_is_kept_only_for_a_run_that_ended() -> None:
+    # golden 'getProcessInfo killed': -1 after the SIGKILL; 'getAllProcessInfo after reread':
+    # 0 once the same process runs again; 'getProcessInfo fatal': 0 after /bin/false (1)
+    # exited too quickly.
+    assert exit_status(ProcessState.STOPPED, -1) == -1
+    assert exit_status(ProcessState.EXITED, 3) == 3
+    for state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING):
+        assert exit_status(state, -1) == 0
+    assert exit_status(ProcessState.BACKOFF, 1) == 0
+    assert exit_status(ProcessState.FATAL, 1) == 0
+    assert exit_status(ProcessState.STOPPED, None) == 0
+    assert GOLDEN["getProcessInfo fatal"]["result"]["exitstatus"] == 0
+    assert GOLDEN["getProcessInfo killed"]["result"]["exitstatus"] == -1

@@ -105,29 +105,31 @@ class Daemon:
         self.sock = str(tmp / "corral.sock")
         self.logfile = tmp / "corrald.log"
         self.conf = tmp / "corral.conf"
-        self.conf.write_text(
-            textwrap.dedent(f"""\
-            [supervisord]
-            logfile={self.logfile}
-            pidfile={tmp / "corrald.pid"}
-            childlogdir={tmp}
-            loglevel=debug
-            {textwrap.dedent(supervisord).strip()}
-
-            [unix_http_server]
-            file={self.sock}
-
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-            [supervisorctl]
-            serverurl=unix://{self.sock}
-
-            {textwrap.dedent(extra).strip()}
-            """)
-            + "\n"
-            + textwrap.dedent(programs)
+        # Substitute into lines that are already flush left: a multi-line `supervisord` or
+        # `extra` inside an indented template would defeat dedent and leave every line
+        # indented (read as continuation lines).
+        head = "\n".join(
+            [
+                "[supervisord]",
+                f"logfile={self.logfile}",
+                f"pidfile={tmp / 'corrald.pid'}",
+                f"childlogdir={tmp}",
+                "loglevel=debug",
+                textwrap.dedent(supervisord).strip(),
+                "",
+                "[unix_http_server]",
+                f"file={self.sock}",
+                "",
+                "[rpcinterface:supervisor]",
+                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+                "",
+                "[supervisorctl]",
+                f"serverurl=unix://{self.sock}",
+                "",
+                textwrap.dedent(extra).strip(),
+            ]
         )
+        self.conf.write_text(head + "\n\n" + textwrap.dedent(programs))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *args: str, wait: bool = True) -> Daemon:

@@ -16,14 +16,21 @@ class ConfigError(Exception):
         file: str | None = None,
         line: int | None = None,
         section: str | None = None,
+        *,
+        located: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
         self.section = section
+        # The message already names file and line (INI syntax errors, worded as 4.3's):
+        # file and line stay on the error for callers, but are not appended a second time.
+        self.located = located
 
     def __str__(self) -> str:
+        if self.located:
+            return self.message
         where = []
         if self.section is not None:
             where.append(f"in section '{self.section}'")

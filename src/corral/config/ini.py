@@ -130,7 +130,7 @@ def parse_text(text: str, file: str, doc: IniDoc) -> None:
             continue
         if current is None:
             message = f"File contains no section headers.\nfile: {file!r}, line: {lineno}\n{raw!r}"
-            raise ConfigError(message, file=file, line=lineno)
+            raise ConfigError(message, file=file, line=lineno, located=True)
         match = _OPTION_RE.match(value)
         if match is None or not match.group("option"):
             bad.append((lineno, raw))
@@ -141,7 +141,7 @@ def parse_text(text: str, file: str, doc: IniDoc) -> None:
     if bad:
         details = "".join(f"\n\t[line {n:2d}]: {line!r}" for n, line in bad)
         message = f"Source contains parsing errors: {file!r}{details}"
-        raise ConfigError(message, file=file, line=bad[0][0])
+        raise ConfigError(message, file=file, line=bad[0][0], located=True)
 
 
 def read_file(path: str, doc: IniDoc) -> None:

@@ -59,15 +59,30 @@ class Controller(ProcessCommands, LogCommands, GroupCommands, ServerCommands):
             except client.ProtocolError as exc:
                 if exc.errcode != 401:
                     raise
+                # 4.3 follows this with an internal `error: <class ...>: file: ...` line.
                 self.output("Server requires authentication")
                 if not self.options.interactive:
-                    raise
+                    self.exitstatus = exitcodes.GENERIC
+                    return False
                 import getpass
 
-                self.options.username = input("Username:")
-                self.options.password = getpass.getpass(prompt="Password:")
+                try:
+                    self.options.username = input("Username:")
+                    self.options.password = getpass.getpass(prompt="Password:")
+                except EOFError:
+                    self.output("")
+                    self.exitstatus = exitcodes.GENERIC
+                    return False
                 self.output("")
                 return self.onecmd(line)
+        except OSError as exc:
+            # Commands that skip the up-check (reread, update, add...) meet a missing server
+            # here: say so as the up-check does, not as 4.3's internal error line.
+            message = self.unreachable(exc)
+            if message is None:
+                message = error_line(exc, exc.__traceback__)
+            self.output(message)
+            self.exitstatus = exitcodes.GENERIC
         except Exception as exc:
             self.output(error_line(exc, exc.__traceback__))
             self.exitstatus = exitcodes.GENERIC

@@ -195,6 +195,7 @@ class Process:
     def _note_too_quick(self) -> None:
         # an exit before startsecs is a failed start whatever the code, as in 4.3
         self.spawnerr = "Exited too quickly (process log may have details)"
+        self.exitstatus = 0  # a failed start has no exit status (4.3 shows 0, also once stopped)
         self.sup.log.warn(f"exited: {self.name} ({self._last_status[1]}; not expected)")
 
     def _send(self, sig: int, as_group: bool) -> None:

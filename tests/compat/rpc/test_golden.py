@@ -158,11 +158,6 @@ def test_while_shutting_down_only_remote_events_are_served(corrald_url: str) -> 
     assert diffs == [], "\n".join(diffs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/ini.py: the INI syntax error already names file and line, and "
-    "ConfigError.__str__ appends '(file: ..., line: 1)' again",
-)
 def test_cant_reread_text_is_4_3s(tmp_path: Path) -> None:
     from corral.config import ConfigError, load
 

@@ -405,6 +405,8 @@ def test_parse_error_lists_line_text(write: Callable[..., str]) -> None:
     assert info.value.message == (
         f"Source contains parsing errors: '{path}'\n\t[line  7]: 'no equals here\\n'"
     )
+    # the text names file and line itself, as 4.3's does: not a second time after it
+    assert str(info.value) == info.value.message
 
 
 def test_missing_header_reports_first_content_line(write: Callable[..., str]) -> None:

@@ -106,22 +106,28 @@ class Base(cmd.Cmd):
             self._proxy_key = key
         return self._proxy
 
+    def unreachable(self, exc: OSError) -> str | None:
+        """What to say when connecting to the server failed, or None for another error."""
+        url = self.options.serverurl
+        if exc.errno == errno.ECONNREFUSED:
+            return f"{url} refused connection"
+        if exc.errno == errno.ENOENT:
+            return f"{url} no such file"
+        return None
+
     def upcheck(self) -> bool:
         """Is a Supervisor-compatible server there? Says why not, and sets the exit code."""
-        url = self.options.serverurl
         # OSError first: naming client.Fault imports xmlrpc.client, which is not needed here.
         try:
             version = self.server.getVersion()
         except OSError as exc:
-            if exc.errno == errno.ECONNREFUSED:
-                self.output(f"{url} refused connection")
-                self.exitstatus = exitcodes.UNKNOWN_STATUS
-                return False
-            if exc.errno == errno.ENOENT:
-                self.output(f"{url} no such file")
-                self.exitstatus = exitcodes.NOT_RUNNING
-                return False
-            raise
+            message = self.unreachable(exc)
+            if message is None:
+                raise
+            self.output(message)
+            refused = exc.errno == errno.ECONNREFUSED
+            self.exitstatus = exitcodes.UNKNOWN_STATUS if refused else exitcodes.NOT_RUNNING
+            return False
         except client.Fault as exc:
             if exc.faultCode != FaultCode.UNKNOWN_METHOD:
                 raise

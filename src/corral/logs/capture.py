@@ -173,8 +173,10 @@ class OutputPump:
         capture_maxbytes: int = 0,
         on_capture: Callable[[bytes], None] | None = None,
         on_error: Callable[[OSError], None] | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self._fd = fd
+        self._on_end = on_end  # told once, at EOF or close: flush what waits for more data
         self._on_error = on_error
         self._sink_failing = False
         self._splice_ok = _HAS_SPLICE
@@ -229,6 +231,8 @@ class OutputPump:
             return
         self._stop_reading()
         self._closed = True
+        if self._on_end is not None:
+            self._on_end()
         try:
             os.close(self._fd)
         except OSError:

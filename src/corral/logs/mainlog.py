@@ -2,7 +2,8 @@
 
 Each line is `YYYY-MM-DD HH:MM:SS,mmm LEVL message` in local time, written with
 one os.write so lines never interleave. Targets: a RotatingFile (path), syslog
-(path 'syslog', every line at LOG_INFO with its prefix kept, as Supervisor does),
+(path 'syslog': `LEVL message` at the matching syslog priority, without our time stamp,
+which syslog adds itself; 4.3 sends its whole file line at LOG_INFO),
 and/or stdout when running in the foreground and not silent (echo=True).
 """
 
@@ -13,6 +14,7 @@ import sys
 import syslog
 import time
 
+from corral.logs import syslogsink
 from corral.logs.rotating import RotatingFile
 
 __all__ = ["LEVELS", "LEVEL_CODES", "MainLog", "format_line", "level_number"]
@@ -36,6 +38,16 @@ LEVEL_CODES: dict[int, str] = {
     3: "BLAT",
 }
 _ALIASES = {"warning": "warn"}
+# Levels below debug have no syslog priority of their own.
+_SYSLOG_PRIORITY: dict[int, int] = {
+    50: syslog.LOG_CRIT,
+    40: syslog.LOG_ERR,
+    30: syslog.LOG_WARNING,
+    20: syslog.LOG_INFO,
+    10: syslog.LOG_DEBUG,
+    5: syslog.LOG_DEBUG,
+    3: syslog.LOG_DEBUG,
+}
 
 
 def level_number(name: str) -> int:
@@ -123,8 +135,9 @@ class MainLog:
             except OSError as exc:
                 self._complain(exc)
         if self._syslog:
-            for part in line.splitlines():
-                syslog.syslog(syslog.LOG_INFO, part)
+            priority = _SYSLOG_PRIORITY[level]
+            for part in msg.splitlines() or [""]:
+                syslogsink.send(priority, f"{LEVEL_CODES[level]} {part}")
         if self._echo:
             self._write_stdout(line)
 

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import syslog
 
+_opened = False
+
+
+def send(priority: int, text: str) -> None:
+    """One syslog message from corrald (the ident is ours, not argv[0]'s basename, which
+    is 'main.py' under `python -m`)."""
+    global _opened
+    if not _opened:
+        syslog.openlog("corrald")
+        _opened = True
+    syslog.syslog(priority, text)
+
 
 class SyslogLines:
+    """Whole lines only: a line split across reads is one message; `end()` sends the rest."""
+
     def __init__(self, process_name: str) -> None:
         self._name = process_name
         self._partial = b""
 
     def __call__(self, data: bytes) -> None:
-        if not data:  # EOF: flush what is left of a last unterminated line
-            if self._partial:
-                self._send(self._partial)
-                self._partial = b""
-            return
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
             self._send(line)
 
+    def end(self) -> None:
+        """The pipe is done with: a last line without a newline is still a line."""
+        if self._partial:
+            self._send(self._partial)
+            self._partial = b""
+
     def _send(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace")
-        syslog.syslog(syslog.LOG_INFO, f"{self._name} {text}")
+        send(syslog.LOG_INFO, f"{self._name} {text}")

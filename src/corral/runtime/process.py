@@ -173,11 +173,13 @@ class Process:
         def eof() -> None:
             self._pumps.discard(pump)
 
+        on_data, on_end = self.sup.output_hooks(self, channel)
         pump = OutputPump(
             fd,
             sink,
             on_eof=eof,
-            on_data=self.sup.output_hook(self, channel),
+            on_data=on_data,
+            on_end=on_end,
             capture_maxbytes=0 if protocol else ch.capture_maxbytes,
             on_capture=lambda body: self.sup.events.publish_capture(self, channel, body),
             strip_ansi=self.sup.config.supervisord.strip_ansi,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from corral.config.model import AUTO, GroupConfig, ProcessConfig
@@ -57,13 +56,24 @@ def exit_status(state: ProcessState, last: int | None) -> int:
     return 0
 
 
+def uptime(seconds: int) -> str:
+    """`str(datetime.timedelta(seconds=seconds))`, as 4.3 prints it. Written out: the daemon
+    has no other use for datetime, and after dropping to `user=` it may not read the stdlib."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}, {clock}"
+    return clock
+
+
 def description(
     state: ProcessState, start: int, stop: int, now: int, pid: int, spawnerr: str, name: str
 ) -> str:
     """The human text `status` prints after the state name."""
     if state == ProcessState.RUNNING:
-        uptime = timedelta(seconds=max(0, now - start))  # clock set back: never negative
-        return f"pid {pid}, uptime {uptime}"
+        return f"pid {pid}, uptime {uptime(max(0, now - start))}"  # clock set back: 0
     if state in (ProcessState.BACKOFF, ProcessState.FATAL):
         return spawnerr or f'unknown error (try "tail {name}")'
     if state in (ProcessState.STOPPED, ProcessState.EXITED):

@@ -13,21 +13,16 @@ never resolved by attribute traversal. Errors, as the caller sees them:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
 import traceback
-import xml.etree.ElementTree as ET
-import xmlrpc.client
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from corral.api import LoggerLike
-from corral.api.xmlenc import dumps_response
 from corral.runtime.errors import RuntimeFault
 from corral.wire.faults import FaultCode, fault_string
+from corral.wire.xmlrpc import Fault, dumps_fault, dumps_response, loads_call
 
 
 class BadRequest(Exception):
@@ -59,11 +54,11 @@ class Method:
         return [self.returns, *(p.type for p in self.params)]
 
 
-def fault(code: FaultCode, detail: str | None = None) -> xmlrpc.client.Fault:
-    return xmlrpc.client.Fault(int(code), fault_string(code, detail))
+def fault(code: FaultCode, detail: str | None = None) -> Fault:
+    return Fault(int(code), fault_string(code, detail))
 
 
-def failed_fault(exc: BaseException) -> xmlrpc.client.Fault:
+def failed_fault(exc: BaseException) -> Fault:
     """An unexpected exception, worded as Supervisor words it: 'FAILED: <class>:<message>'."""
     return fault(FaultCode.FAILED, f"{type(exc)!s}:{exc}")
 
@@ -106,7 +101,7 @@ class Registry:
         return method
 
     async def call(self, name: object, params: Sequence[Any]) -> Any:
-        """Run one call; every failure comes out as an xmlrpc.client.Fault."""
+        """Run one call; every failure comes out as a Fault."""
         method = self.lookup(name)
         args = bind(method, params)
         if method.guarded and self.shutting_down():
@@ -115,7 +110,7 @@ class Registry:
             result = method.func(*args)
             if inspect.isawaitable(result):
                 result = await result
-        except xmlrpc.client.Fault:
+        except Fault:
             raise
         except RuntimeFault as exc:
             raise fault(exc.code, exc.detail)
@@ -130,7 +125,7 @@ class Registry:
         self._trace(f"XML-RPC method called: {method}()")
         try:
             value = await self.call(method, params)
-        except xmlrpc.client.Fault as exc:
+        except Fault as exc:
             self._trace(
                 f"XML-RPC method {method}() returned fault: [{exc.faultCode}] {exc.faultString}"
             )
@@ -197,55 +192,14 @@ def marshal(value: Any) -> bytes:
     return dumps_response(value)
 
 
-def marshal_fault(exc: xmlrpc.client.Fault) -> bytes:
-    return xmlrpc.client.dumps(exc).encode("utf-8")
+def marshal_fault(exc: Fault) -> bytes:
+    return dumps_fault(exc.faultCode, exc.faultString)
 
 
 def parse_request(body: bytes) -> tuple[str, list[Any]]:
-    """(method name, params) of a methodCall, read the way supervisord 4.3 reads it.
-
-    Types int, i4, boolean, string, double, dateTime.iso8601, base64 (decoded to text),
-    array and struct are converted; a bare <value> is a string; any other type tag (i8,
-    nil, ...) arrives as its text. <params> may be missing.
-    """
+    """(method name, params) of a methodCall, read as supervisord 4.3 reads it; see
+    `corral.wire.xmlrpc.loads_call`."""
     try:
-        root = ET.fromstring(body)
-        name_el = root.find("methodName")
-        name = name_el.text if name_el is not None else None
-        if not name:
-            raise BadRequest("no method name")
-        params_el = root.find("params")
-        params = [] if params_el is None else [_param(p) for p in params_el]
-    except BadRequest:
-        raise
-    except (ET.ParseError, ValueError, TypeError, IndexError, binascii.Error) as exc:
-        raise BadRequest(f"unmarshallable: {exc}")
-    return name, params
-
-
-def _param(param: ET.Element) -> Any:
-    return _value(param[0])
-
-
-def _value(value: ET.Element) -> Any:
-    if len(value) == 0:
-        return value.text or ""
-    typed = value[0]
-    tag, text = typed.tag, typed.text
-    if tag in ("int", "i4"):
-        return int(text)  # type: ignore[arg-type]  # None -> TypeError -> BadRequest
-    if tag == "boolean":
-        return text == "1"
-    if tag == "string":
-        return text or ""
-    if tag == "double":
-        return float(text)  # type: ignore[arg-type]
-    if tag == "dateTime.iso8601":
-        return datetime.strptime(text or "", "%Y%m%dT%H:%M:%S")
-    if tag == "base64":
-        return base64.b64decode((text or "").encode("ascii")).decode("utf-8")
-    if tag == "array":
-        return [_value(v) for v in typed[0]]
-    if tag == "struct":
-        return {(m[0].text or ""): _value(m[1]) for m in typed}
-    return text
+        return loads_call(body)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None

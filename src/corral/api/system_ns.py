@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import xmlrpc.client
 from typing import Any
 
 from corral.api.dispatch import Method, Param, Registry, failed_fault, fault
 from corral.wire.faults import FaultCode
+from corral.wire.xmlrpc import Fault
 
 
 class SystemNamespace:
@@ -35,7 +35,7 @@ class SystemNamespace:
         for call in calls:
             try:
                 results.append(await self._one(call))
-            except xmlrpc.client.Fault as exc:
+            except Fault as exc:
                 results.append({"faultCode": exc.faultCode, "faultString": exc.faultString})
         return results
 
@@ -50,7 +50,7 @@ class SystemNamespace:
             raise fault(FaultCode.INCORRECT_PARAMETERS, "Recursive system.multicall forbidden")
         try:
             return await self.registry.call(name, params)
-        except xmlrpc.client.Fault:
+        except Fault:
             raise
         except Exception as exc:  # Registry.call already converts; this is a last guard
             raise failed_fault(exc)

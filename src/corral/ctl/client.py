@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from corral.ctl import rpcwire
+from corral.wire import xmlrpc as rpcwire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from corral.api.describe import all_config_info, description, exit_status, process_info
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corral.api.describe import all_config_info, description, exit_status, process_info, uptime
 from corral.config.model import AUTO
 from corral.wire.records import MAXINT
 from corral.wire.states import ProcessState
@@ -27,6 +31,11 @@ def test_running_shows_pid_and_uptime_as_timedelta() -> None:
         description(ProcessState.RUNNING, start, 0, start - 5, 7, "", "a")
         == "pid 7, uptime 0:00:00"
     )
+
+
+@given(st.integers(min_value=0, max_value=10**10))
+def test_uptime_reads_as_a_timedelta(seconds: int) -> None:
+    assert uptime(seconds) == str(timedelta(seconds=seconds))
 
 
 def test_stopped_shows_local_stop_time_or_not_started() -> None:

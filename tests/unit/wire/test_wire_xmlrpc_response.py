@@ -1,4 +1,4 @@
-"""corralctl's own XML-RPC codec answers exactly as xmlrpc.client does, on any value."""
+"""corralctl reads answers (and writes calls) exactly as xmlrpc.client does, on any value."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.ctl import rpcwire
+from corral.wire import xmlrpc as rpcwire
 
 # What an XML-RPC value can be on the wire (nil included: corral never sends it, others may).
 # Characters XML 1.0 can carry (no other controls; a bare CR is read back as LF by any parser).

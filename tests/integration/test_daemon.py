@@ -72,6 +72,10 @@ def test_drops_to_the_configured_user() -> None:
     ).start()
     try:
         _check_dropped(d)
+        # everything the daemon needs on the way out was loaded while it could still read it
+        code = d.stop()
+        assert "Traceback" not in d.stderr(), d.stderr()
+        assert code == 0
     finally:
         d.stop()
         shutil.rmtree(tmp)

@@ -278,6 +278,7 @@ def test_user_flag_drops_privileges() -> None:
         assert psutil.Process(pid).username() == "nobody"
         assert "Privileges were not dropped" not in d.log()
         assert f"INFO Set uid to user {psutil.Process(pid).uids().real} succeeded" in d.log()
+        assert d.stop() == 0  # what shutdown loads was loaded before the drop
     finally:
         d.stop()
         shutil.rmtree(tmp)

@@ -251,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sd.uid is not None and sd.uid != os.getuid():
         # Load all of our code while we can still read it: a user we drop to may not be able
         # to read the interpreter's or our own install directory.
+        # (psutil is otherwise first imported at shutdown, base64 by a base64 parameter)
+        import base64  # noqa: F401
+
+        import psutil  # noqa: F401
+
         import corral.runtime.supervisor
         import corral.server.http  # noqa: F401
 

@@ -527,17 +527,21 @@ class Supervisor:
         waiting = [p for p in procs if p.state not in STOPPED_STATES]
         if not waiting:
             return
-        done = asyncio.gather(*(p.wait_for(lambda q: q.state in STOPPED_STATES) for p in waiting))
+        loop = asyncio.get_running_loop()
+        reminder: list[asyncio.TimerHandle] = []
+
+        def say() -> None:
+            names = ", ".join(p.name for p in waiting if p.state not in STOPPED_STATES)
+            self.log.info(note.format(names))
+            reminder[:] = [loop.call_later(every, say)]
+
+        # One timer handle, not a wait_for per call: stop all with wait=True runs 500 of these.
+        reminder.append(loop.call_later(every, say))
         try:
-            while True:
-                try:
-                    await asyncio.wait_for(asyncio.shield(done), every)
-                    return
-                except TimeoutError:
-                    names = ", ".join(p.name for p in waiting if p.state not in STOPPED_STATES)
-                    self.log.info(note.format(names))
+            for proc in waiting:  # one waiter at a time: a cancelled caller leaves none behind
+                await proc.wait_for(lambda q: q.state in STOPPED_STATES)
         finally:
-            done.cancel()  # a cancelled caller leaves no waiter behind
+            reminder[0].cancel()
 
     async def _end_orphans(self) -> None:
         """Leave nothing behind: descendants that outlived their program get TERM, then KILL."""

@@ -5,6 +5,7 @@ Imports only the standard library, corral.wire and corral.config (lazily), so it
 
 from __future__ import annotations
 
+import getopt
 import os
 import sys
 
@@ -68,66 +69,12 @@ def _is_url(value: str) -> bool:
     return bool(parts.scheme and (parts.netloc or parts.path))
 
 
-def _simple_getopt(argv: list[str]) -> tuple[list[tuple[str, str]], list[str]] | None:
-    """getopt.getopt(argv, _SHORT, _LONG) for well-formed command lines, None otherwise.
-
-    `getopt` imports gettext (and locale) for its messages: ~8 ms of every corralctl run.
-    Anything unusual (unknown or abbreviated options, a missing value) goes to the real
-    getopt, which then gives its own answer and error text.
-    """
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            return pairs, argv[i + 1 :]
-        if not word.startswith("-") or word == "-":
-            break
-        if word.startswith("--"):
-            name, eq, value = word[2:].partition("=")
-            if name + "=" in _LONG:
-                if not eq:
-                    if i + 1 >= len(argv):
-                        return None
-                    i += 1
-                    value = argv[i]
-                pairs.append(("--" + name, value))
-            elif name in _LONG and not eq:
-                pairs.append(("--" + name, ""))
-            else:
-                return None
-            i += 1
-            continue
-        letters = word[1:]
-        while letters:
-            letter, letters = letters[0], letters[1:]
-            at = _SHORT.find(letter)
-            if at == -1 or letter == ":":
-                return None
-            if _SHORT[at + 1 : at + 2] == ":":
-                if not letters:
-                    if i + 1 >= len(argv):
-                        return None
-                    i += 1
-                    letters = argv[i]
-                pairs.append(("-" + letter, letters))
-                letters = ""
-            else:
-                pairs.append(("-" + letter, ""))
-        i += 1
-    return pairs, argv[i:]
-
-
 def parse_argv(argv: list[str]) -> Invocation:
-    parsed = _simple_getopt(argv)
-    if parsed is None:
-        import getopt
-
-        try:
-            parsed = getopt.getopt(argv, _SHORT, _LONG)
-        except getopt.GetoptError as exc:
-            raise UsageError(str(exc))
-    pairs, args = parsed
+    # (getopt costs ~1 ms: the re module it needs is loaded on this path anyway)
+    try:
+        pairs, args = getopt.getopt(argv, _SHORT, _LONG)
+    except getopt.GetoptError as exc:
+        raise UsageError(str(exc))
     inv = Invocation(args=args)
     for opt, value in pairs:
         key = _CANONICAL[opt]

@@ -3,7 +3,6 @@ close), its errors (the standard library's classes), and what a `status` run imp
 
 from __future__ import annotations
 
-import getopt
 import socket
 import subprocess
 import sys
@@ -14,11 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from corral.ctl import client
-from corral.ctl.main import _LONG, _SHORT, _simple_getopt
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 
@@ -165,26 +161,8 @@ def test_missing_socket_and_refused_port_raise_oserrors(tmp_path: Path) -> None:
         client.make_proxy("ftp://x", None, None)
 
 
-_words = st.sampled_from(
-    ["-c", "f", "-cf", "-i", "-h", "-?", "-ih", "-is", "--configuration=f", "--configuration",
-     "--help", "--interactive", "--history_file", "--history-file=z", "--serverurl", "--conf=x",
-     "--help=x", "-z", "--", "-", "status", "all", "-s", "-r", "-u", "-p", "--password", "--no"]
-)  # fmt: skip
-
-
-@given(st.lists(_words, max_size=6))
-def test_the_quick_option_parser_agrees_with_getopt(argv: list[str]) -> None:
-    mine = _simple_getopt(argv)
-    try:
-        theirs = getopt.getopt(argv, _SHORT, _LONG)
-    except getopt.GetoptError:
-        assert mine is None  # the real getopt then reports the error
-        return
-    assert mine is None or mine == theirs
-
-
 HEAVY = (
-    "dataclasses", "inspect", "typing", "xmlrpc", "http", "email", "ssl", "getopt", "gettext",
+    "dataclasses", "inspect", "typing", "xmlrpc", "http", "email", "ssl",
     "decimal", "urllib", "threading", "corral.config.model", "corral.config.options",
     "corral.config.build", "corral.config.convert",
 )  # fmt: skip

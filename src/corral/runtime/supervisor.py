@@ -188,45 +188,32 @@ class Supervisor:
     ) -> tuple[Callable[[bytes], None] | None, Callable[[], None] | None]:
         """What else wants a child's bytes besides its log file (None keeps zero-copy), and
         what to tell when the pipe ends."""
-        on_data = self._output_hook(proc, channel)
-        syslog_lines = SyslogLines(proc.name) if self._wants_syslog(proc, channel) else None
-        if syslog_lines is None:
-            return on_data, None
-        if on_data is None:
-            return syslog_lines, syslog_lines.end
-
-        def both(data: bytes) -> None:
-            on_data(data)
-            syslog_lines(data)
-
-        return both, syslog_lines.end
-
-    def _wants_syslog(self, proc: Process, channel: str) -> bool:
-        # a listener's stdout is its protocol channel: never syslogged
-        ch = proc.config.stdout if channel == "stdout" else proc.config.stderr
-        return ch.syslog and not (channel == "stdout" and proc.group in self.pools)
-
-    def _output_hook(self, proc: Process, channel: str) -> Callable[[bytes], None] | None:
         hooks: list[Callable[[bytes], None]] = []
+        on_end: Callable[[], None] | None = None
         pool = self.pools.get(proc.group)
         ch = proc.config.stdout if channel == "stdout" else proc.config.stderr
         if pool is not None and channel == "stdout":
-            # a listener's stdout is its protocol channel: never an event
+            # a listener's stdout is its protocol channel: never an event, never syslogged
             hooks.append(lambda d: pool.feed(proc, d))
-        elif ch.events_enabled:
-            hooks.append(lambda d: self.events.publish_output(proc, channel, d))
+        else:
+            if ch.events_enabled:
+                hooks.append(lambda d: self.events.publish_output(proc, channel, d))
+            if ch.syslog:
+                lines = SyslogLines(proc.name)
+                hooks.append(lines)
+                on_end = lines.end
         if self.log.is_enabled("debug"):
             hooks.append(self._debug_copy(proc, channel))
         if not hooks:
-            return None
+            return None, on_end
         if len(hooks) == 1:
-            return hooks[0]
+            return hooks[0], on_end
 
         def all_(data: bytes) -> None:
             for h in hooks:
                 h(data)
 
-        return all_
+        return all_, on_end
 
     def is_listener(self, proc: Process) -> bool:
         return proc.group in self.pools

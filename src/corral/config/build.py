@@ -387,26 +387,12 @@ def _listener(doc: IniDoc, section: Section, env: Mapping[str, object]) -> Event
             f"[{section.name}] section sets invalid buffer_size ({buffer_size})", "buffer_size"
         )
     handler = r.get("result_handler")
-    if not _importable(handler):
-        raise r.error(f"{handler} cannot be resolved within [{section.name}]", "result_handler")
+    if handler not in convert.DEFAULT_HANDLER_NAMES:
+        try:
+            convert.import_callable(handler)  # 4.3 refuses the config otherwise
+        except ValueError:
+            raise r.error(f"{handler} cannot be resolved within [{section.name}]", "result_handler")
     return EventListenerConfig(names, buffer_size, handler)
-
-
-def _importable(spec: str) -> bool:
-    """Does 'pkg.module:callable' name a callable? (4.3 refuses the config otherwise.)
-    Supervisor's default handler is known by name, so it needs no supervisor package."""
-    if spec == "supervisor.dispatchers:default_handler":
-        return True
-    import importlib
-
-    modname, _, attr = spec.partition(":")
-    try:
-        obj: object = importlib.import_module(modname)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception:  # a user's module may fail to import in any way
-        return False
-    return bool(attr) and callable(obj)
 
 
 def _section_name(section: Section) -> str:

@@ -7,6 +7,7 @@ adds the file, line and section to the message.
 from __future__ import annotations
 
 import grp
+import importlib
 import os
 import pwd
 import shlex
@@ -278,3 +279,28 @@ def socket_backlog(text: str) -> int:
 
 # Every event type name a listener may subscribe to; abstract ones cover their subtypes.
 EVENT_TYPES = frozenset(PARENT)
+
+
+# Supervisor's and corral's default result handler: known by name, so neither needs importing
+# (a config written for 4.3 works without the supervisor package installed).
+DEFAULT_HANDLER_NAMES = frozenset(
+    {"supervisor.dispatchers:default_handler", "corral.runtime.listeners:default_handler"}
+)
+
+
+def import_callable(spec: str, what: str = "") -> Callable[..., object]:
+    """'pkg.mod:callable' (an attribute path is allowed) -> the callable; ValueError if not.
+    `what` names the option in the message ('result_handler ')."""
+    name = f"{what}{spec!r}"
+    modname, sep, attr = spec.partition(":")
+    if not sep or not modname or not attr:
+        raise ValueError(f"{name} is not of the form 'module:callable'")
+    try:
+        obj: object = importlib.import_module(modname)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:  # a user's module may fail to import in any way
+        raise ValueError(f"cannot load {name}: {e}") from None
+    if not callable(obj):
+        raise ValueError(f"{name} is not callable")
+    return obj

@@ -23,12 +23,12 @@ event; any other exception rejects it and counts as a protocol violation.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from corral.config.convert import DEFAULT_HANDLER_NAMES, import_callable
 from corral.config.model import EventListenerConfig
 from corral.logs.mainlog import MainLog
 from corral.runtime.eventbus import Event, EventBus, Subscription, next_serial
@@ -53,9 +53,6 @@ BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
 RESTART_BACKOFF_START = 1.0
 RESTART_BACKOFF_MAX = 60.0
-DEFAULT_HANDLER_NAMES = frozenset(
-    {"supervisor.dispatchers:default_handler", "corral.runtime.listeners:default_handler"}
-)
 
 
 class RejectEvent(Exception):  # the name is the protocol: 4.3's handlers raise it
@@ -72,22 +69,10 @@ def default_handler(event: Event, result: bytes) -> None:
 
 
 def resolve_result_handler(spec: str) -> ResultHandler:
-    """'pkg.mod:callable' (attribute path allowed) -> the callable. 4.3's default handler is
-    recognised by name so it works without importing supervisor. Raises ValueError."""
+    """The handler a [eventlistener:x] names; 4.3's and ours by name. Raises ValueError."""
     if not spec or spec in DEFAULT_HANDLER_NAMES:
         return default_handler
-    modname, sep, attr = spec.partition(":")
-    if not sep or not modname or not attr:
-        raise ValueError(f"result_handler {spec!r} is not of the form 'module:callable'")
-    try:
-        obj: object = importlib.import_module(modname)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot load result_handler {spec!r}: {e}") from None
-    if not callable(obj):
-        raise ValueError(f"result_handler {spec!r} is not callable")
-    handler: ResultHandler = obj
+    handler: ResultHandler = import_callable(spec, "result_handler ")
     return handler
 
 

@@ -1,9 +1,10 @@
 """Typed events and the bus that hands them to subscribers (listener pools, later others).
 
-Producers build an `Event` (the `*_event` functions below know each payload) and call
-`EventBus.publish`. Subscribers name event types; an abstract type (PROCESS_STATE, EVENT...)
-receives all its descendants. Events nobody subscribed to cost one dict lookup and get no
-serial, which is how Supervisor numbers them too (a serial is taken when a pool accepts).
+Producers publish typed events (the dataclasses below: facts, not text); internal consumers
+read their fields. Supervisor's wire text (`payload`, `body`) is rendered on first use, which
+only a listener pool does, for events it sends. Subscribers name event types; an abstract type
+(PROCESS_STATE, EVENT...) receives all its descendants. Events nobody subscribed to cost one
+dict lookup and get no serial, which is how Supervisor numbers them too.
 
 TICK_5/60/3600 are timers armed only while someone subscribes to them (or to TICK or EVENT),
 each firing once per period boundary of the wall clock; an idle daemon with no such listener
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,14 +27,15 @@ from corral.wire.states import ProcessState
 __all__ = [
     "Event",
     "EventBus",
+    "GroupChanged",
+    "ProcessCommunication",
+    "ProcessOutput",
+    "ProcessStateChanged",
+    "RemoteCommunication",
     "Subscription",
-    "communication_event",
-    "group_event",
-    "log_event",
-    "remote_event",
-    "state_event",
-    "supervisor_state_event",
-    "tick_event",
+    "SupervisorStateChanged",
+    "TextEvent",
+    "Tick",
 ]
 
 MAXSERIAL = sys.maxsize
@@ -47,13 +48,26 @@ def next_serial(serial: int) -> int:
 
 @dataclass(eq=False)
 class Event:
-    """One event: its concrete type name and payload text. `serial` is global, given by the
-    bus when the first subscriber takes it."""
+    """Base of every event. `serial` is global, given by the bus when the first subscriber
+    takes it; `name` is the concrete Supervisor type name."""
 
-    name: str
-    payload: str
-    serial: int | None = None
-    _body: bytes | None = field(default=None, repr=False)
+    serial: int | None = field(default=None, init=False, kw_only=True)
+    _payload: str | None = field(default=None, init=False, repr=False, kw_only=True)
+    _body: bytes | None = field(default=None, init=False, repr=False, kw_only=True)
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def render(self) -> str:
+        """The payload text as a listener receives it."""
+        raise NotImplementedError
+
+    @property
+    def payload(self) -> str:
+        if self._payload is None:
+            self._payload = self.render()
+        return self._payload
 
     @property
     def body(self) -> bytes:
@@ -62,82 +76,147 @@ class Event:
         return self._body
 
 
+@dataclass(eq=False)
+class TextEvent(Event):
+    """An event given by name and ready payload text (tests, and types with no fields)."""
+
+    type_name: str
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.type_name
+
+    def render(self) -> str:
+        return self.text
+
+
+@dataclass(eq=False)
+class ProcessStateChanged(Event):
+    """A process went from `old` to `new`; the facts are those at the moment of the change
+    (the pid that ended for EXITED/STOPPED, the failure count for BACKOFF)."""
+
+    process: str
+    group: str
+    old: ProcessState
+    new: ProcessState
+    pid: int
+    tries: int
+    expected: bool
+
+    @property
+    def name(self) -> str:
+        return f"PROCESS_STATE_{self.new.name}"
+
+    def render(self) -> str:
+        return wire.process_state_payload(
+            self.new.name,
+            self.process,
+            self.group,
+            self.old.name,
+            tries=self.tries,
+            pid=self.pid,
+            expected=self.expected,
+        )
+
+
+@dataclass(eq=False)
+class ProcessOutput(Event):
+    """One chunk a process wrote on a channel with stdout/stderr_events_enabled."""
+
+    process: str
+    group: str
+    pid: int
+    channel: str
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return wire.log_event_name(self.channel)
+
+    def render(self) -> str:
+        return wire.process_log_payload(self.process, self.group, self.pid, self.channel, self.data)
+
+
+@dataclass(eq=False)
+class ProcessCommunication(Event):
+    """A body a process wrote between the capture-mode tokens."""
+
+    process: str
+    group: str
+    pid: int
+    channel: str
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return wire.communication_event_name(self.channel)
+
+    def render(self) -> str:
+        return wire.process_communication_payload(self.process, self.group, self.pid, self.data)
+
+
+@dataclass(eq=False)
+class RemoteCommunication(Event):
+    type: str
+    data: str
+
+    @property
+    def name(self) -> str:
+        return "REMOTE_COMMUNICATION"
+
+    def render(self) -> str:
+        return wire.remote_communication_payload(self.type, self.data)
+
+
+@dataclass(eq=False)
+class GroupChanged(Event):
+    group: str
+    added: bool
+
+    @property
+    def name(self) -> str:
+        return "PROCESS_GROUP_ADDED" if self.added else "PROCESS_GROUP_REMOVED"
+
+    def render(self) -> str:
+        return wire.process_group_payload(self.group)
+
+
+@dataclass(eq=False)
+class SupervisorStateChanged(Event):
+    running: bool
+
+    @property
+    def name(self) -> str:
+        return (
+            "SUPERVISOR_STATE_CHANGE_RUNNING"
+            if self.running
+            else "SUPERVISOR_STATE_CHANGE_STOPPING"
+        )
+
+    def render(self) -> str:
+        return wire.supervisor_state_payload()
+
+
+@dataclass(eq=False)
+class Tick(Event):
+    period: int
+    when: int
+
+    @property
+    def name(self) -> str:
+        return f"TICK_{self.period}"
+
+    def render(self) -> str:
+        return wire.tick_payload(self.when)
+
+
 class ProcessFacts(Protocol):
-    """What an event needs to know about a process (runtime.process.Process has it all)."""
+    """Who wrote some output: a process's names and current pid."""
 
     name: str
     group: str
     pid: int
-    tries: int
-    exitstatus: int
-
-    @property
-    def config(self) -> _HasExitcodes: ...
-
-
-class _HasExitcodes(Protocol):
-    @property
-    def exitcodes(self) -> tuple[int, ...]: ...
-
-
-# The last pid each process had: the runtime clears `pid` before it reports the exit, but
-# EXITED/STOPPED name the pid that ended.
-_last_pid: weakref.WeakKeyDictionary[ProcessFacts, int] = weakref.WeakKeyDictionary()
-
-
-def state_event(proc: ProcessFacts, old: ProcessState, new: ProcessState) -> Event | None:
-    """PROCESS_STATE_<new> for a change old -> new, called from the state-change hook (before
-    the row's actions run). Call it on every change, so the pid is remembered for EXITED."""
-    if proc.pid:
-        _last_pid[proc] = proc.pid
-    if new.name not in wire.PROCESS_STATE_NAMES or old == new:
-        return None
-    pid = proc.pid or _last_pid.get(proc, 0)
-    tries = proc.tries
-    if new == ProcessState.BACKOFF:
-        tries += 1  # the failure is counted by the row's action, after this hook
-    elif new == ProcessState.STARTING and old != ProcessState.BACKOFF:
-        tries = 0  # a fresh start resets the count (also by a later action)
-    if new == ProcessState.STOPPED and old == ProcessState.BACKOFF:
-        pid = 0
-    code = proc.exitstatus
-    expected = code in proc.config.exitcodes and code != -1
-    payload = wire.process_state_payload(
-        new.name, proc.name, proc.group, old.name, tries=tries, pid=pid, expected=expected
-    )
-    return Event(f"PROCESS_STATE_{new.name}", payload)
-
-
-def log_event(proc: ProcessFacts, channel: str, data: bytes) -> Event:
-    return Event(
-        wire.log_event_name(channel),
-        wire.process_log_payload(proc.name, proc.group, proc.pid, channel, data),
-    )
-
-
-def communication_event(proc: ProcessFacts, channel: str, data: bytes) -> Event:
-    return Event(
-        wire.communication_event_name(channel),
-        wire.process_communication_payload(proc.name, proc.group, proc.pid, data),
-    )
-
-
-def remote_event(type_: str, data: str) -> Event:
-    return Event("REMOTE_COMMUNICATION", wire.remote_communication_payload(type_, data))
-
-
-def group_event(groupname: str, *, added: bool) -> Event:
-    name = "PROCESS_GROUP_ADDED" if added else "PROCESS_GROUP_REMOVED"
-    return Event(name, wire.process_group_payload(groupname))
-
-
-def supervisor_state_event(*, running: bool) -> Event:
-    name = "SUPERVISOR_STATE_CHANGE_RUNNING" if running else "SUPERVISOR_STATE_CHANGE_STOPPING"
-    return Event(name, wire.supervisor_state_payload())
-
-
-def tick_event(period: int, when: int) -> Event:
-    return Event(f"TICK_{period}", wire.tick_payload(when))
 
 
 Callback = Callable[[Event], None]
@@ -218,17 +297,17 @@ class EventBus:
             sub.callback(event)
 
     def publish_remote(self, type_: str, data: str) -> None:
-        self.publish(remote_event(type_, data))
+        self.publish(RemoteCommunication(type_, data))
 
     def publish_output(self, proc: ProcessFacts, channel: str, data: bytes) -> None:
         """PROCESS_LOG_<channel> for one chunk, built only if someone listens."""
         if data and self.has_subscribers(wire.log_event_name(channel)):
-            self.publish(log_event(proc, channel, data))
+            self.publish(ProcessOutput(proc.name, proc.group, proc.pid, channel, data))
 
     def publish_capture(self, proc: ProcessFacts, channel: str, data: bytes) -> None:
         """PROCESS_COMMUNICATION_<channel> for one captured body."""
         if self.has_subscribers(wire.communication_event_name(channel)):
-            self.publish(communication_event(proc, channel, data))
+            self.publish(ProcessCommunication(proc.name, proc.group, proc.pid, channel, data))
 
     # --- ticks --------------------------------------------------------------------------
 
@@ -261,7 +340,7 @@ class EventBus:
             return
         when = int(now) // period * period
         self._schedule_tick(period, float(max(when, boundary)))
-        self.publish(tick_event(period, when))
+        self.publish(Tick(period, when))
 
     def _loop_call_later(self, delay: float, period: int, boundary: int) -> asyncio.TimerHandle:
         assert self._loop is not None

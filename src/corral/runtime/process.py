@@ -1,8 +1,10 @@
-"""One supervised process: its state, its child, its logs; transitions come from `transitions.py`.
+"""One supervised process: its state and want, its child, its timers; rows come from
+`transitions.py`, and this module only carries out what they name.
 
-Everything runs on the event loop thread and `handle()` never awaits, so a process changes
-state in one place, one event at a time. Waiters (RPC `wait=True`) await a future that is
-resolved on each change; nothing polls.
+Everything runs on the event loop thread and nothing here awaits. Events are queued and run
+to completion one at a time, so an action that reports an outcome (a spawn that failed, a
+signal that could not be sent) never re-enters the machine in the middle of a row. Waiters
+(RPC `wait=True`) await a future resolved on each change; nothing polls.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from corral.config.model import AutoRestart, ProcessConfig
@@ -20,7 +23,7 @@ from corral.logs.capture import InputPipe, OutputPump
 from corral.logs.rotating import RotatingFile
 from corral.runtime.reaper import describe_status
 from corral.runtime.spawn import Spawned, SpawnFailure
-from corral.runtime.transitions import Act, Ev, lookup
+from corral.runtime.transitions import Act, Ev, Row, Timer, choose
 from corral.wire.names import make_namespec
 from corral.wire.states import ProcessState
 
@@ -30,7 +33,51 @@ if TYPE_CHECKING:
 S = ProcessState
 
 
+class Want(Enum):
+    """What the operator wants, apart from what the process is (runit's want up/down)."""
+
+    DOWN = "down"
+    UP = "up"
+
+
+def is_expected_exit(config: ProcessConfig, code: int) -> bool:
+    """The one rule for "was this exit expected": a listed exit code; a signal never is."""
+    return code != -1 and code in config.exitcodes
+
+
+StateHook = Callable[["Process", ProcessState, ProcessState], None]
+
+
 class Process:
+    # thousands of these live in one daemon: no per-instance dict
+    __slots__ = (
+        "_pumps",
+        "_queue",
+        "_stdin",
+        "_timers",
+        "_waiters",
+        "config",
+        "exit_expected",
+        "exit_text",
+        "exitstatus",
+        "group",
+        "laststart",
+        "laststop",
+        "name",
+        "namespec",
+        "on_change",
+        "pid",
+        "spawnerr",
+        "state",
+        "stderr_logfile",
+        "stderr_sink",
+        "stdout_logfile",
+        "stdout_sink",
+        "sup",
+        "tries",
+        "want",
+    )
+
     def __init__(
         self,
         sup: Supervisor,
@@ -45,11 +92,14 @@ class Process:
         self.name = config.name
         self.namespec = make_namespec(group, config.name)
         self.state = S.STOPPED
+        self.want = Want.DOWN
         self.pid = 0
         self.laststart = 0.0
         self.laststop = 0.0
         self.spawnerr = ""
         self.exitstatus = 0
+        self.exit_expected = True
+        self.exit_text = ""
         self.tries = 0  # consecutive failed starts, the backoff delay in seconds
         self.stdout_logfile = stdout_logfile
         self.stderr_logfile = stderr_logfile
@@ -57,31 +107,84 @@ class Process:
         # kept open across restarts
         self.stdout_sink: RotatingFile | None = None
         self.stderr_sink: RotatingFile | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._popen: subprocess.Popen[bytes] | None = None
+        self.on_change: StateHook | None = None
+        self._timers: dict[Timer, asyncio.TimerHandle] | None = None
         self._stdin: InputPipe | None = None
-        self._pumps: set[OutputPump] = set()
-        self._waiters: list[asyncio.Future[None]] = []
-        self.on_change: Callable[[Process, ProcessState, ProcessState], None] | None = None
+        self._pumps: list[OutputPump] = []
+        self._waiters: list[asyncio.Future[None]] | None = None
+        self._queue: deque[Ev] | None = None  # not None while events are being run
+
+    # --- facts the guards read (transitions.Facts) ---------------------------------------
+
+    @property
+    def startretries(self) -> int:
+        return self.config.startretries
+
+    @property
+    def startsecs(self) -> int:
+        return self.config.startsecs
+
+    @property
+    def autorestart(self) -> AutoRestart:
+        return self.config.autorestart
+
+    @property
+    def shutting_down(self) -> bool:
+        return self.sup.stopping
+
+    @property
+    def wants_ready_check(self) -> bool:
+        return False  # readiness checks plug in here
 
     # --- the state machine -------------------------------------------------------------
 
-    def handle(self, event: Ev) -> bool:
-        """Apply one event; False when it means nothing in the current state."""
-        row = lookup(self.state, event)
+    def handle(self, event: Ev) -> None:
+        """Queue one event and, unless events are already being run, run the queue."""
+        if self._queue is not None:
+            self._queue.append(event)
+            return
+        queue = self._queue = deque((event,))
+        try:
+            while queue:
+                self._step(queue.popleft())
+        finally:
+            self._queue = None
+
+    def _step(self, event: Ev) -> None:
+        if event is Ev.START:
+            self.want = Want.UP
+        elif event is Ev.STOP:
+            self.want = Want.DOWN
+        row = choose(self.state, event, self)
         if row is None:
-            return False
+            return
+        self._run(row)
+
+    def _run(self, row: Row) -> None:
+        for act in row.prepare:
+            self._ACTIONS[act](self)
         old = self.state
-        self.state = row.to
         if old != row.to:
+            self.state = row.to
+            self._leave(old)
             self._changed(old, row.to)
         for act in row.actions:
             self._ACTIONS[act](self)
-        return True
+        if row.then is not None:
+            assert self._queue is not None
+            self._queue.append(row.then)
+
+    def _leave(self, old: ProcessState) -> None:
+        """Timers belong to the state that armed them: leaving it cancels them."""
+        timers = self._timers
+        if not timers:
+            return
+        for slot in [t for t in timers if t.state == old]:
+            timers.pop(slot).cancel()
 
     def _changed(self, old: ProcessState, new: ProcessState) -> None:
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
             if not fut.done():
                 fut.set_result(None)
         if self.on_change is not None:
@@ -91,114 +194,89 @@ class Process:
         loop = asyncio.get_running_loop()
         while not predicate(self):
             fut: asyncio.Future[None] = loop.create_future()
+            if self._waiters is None:
+                self._waiters = []
             self._waiters.append(fut)
             await fut
 
-    # --- actions -----------------------------------------------------------------------
+    def timer_armed(self, slot: Timer) -> bool:
+        return self._timers is not None and slot in self._timers
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    # --- timers --------------------------------------------------------------------------
 
-    def _arm(self, delay: float, event: Ev) -> None:
-        self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_later(delay, self._fire, event)
+    def _arm(self, slot: Timer, delay: float) -> None:
+        if self._timers is None:
+            self._timers = {}
+        old = self._timers.pop(slot, None)
+        if old is not None:
+            old.cancel()
+        self._timers[slot] = asyncio.get_running_loop().call_later(delay, self._fire, slot)
 
-    def _fire(self, event: Ev) -> None:
-        self._timer = None
-        self.handle(event)
+    def _fire(self, slot: Timer) -> None:
+        if self._timers is not None:
+            self._timers.pop(slot, None)
+        event = slot.value[1]
+        if event is not None:
+            self.handle(event)
+
+    def _cancel_timers(self) -> None:
+        for handle in (self._timers or {}).values():
+            handle.cancel()
+        self._timers = None
+
+    # --- bookkeeping (a row's `prepare`) ---------------------------------------------------
 
     def _reset_tries(self) -> None:
         self.tries = 0
 
-    def _spawn(self) -> None:
-        self.laststart = time.time()
-        self.spawnerr = ""
-        job = self.sup.spawn_job(self)
-        if self.sup.spawn_batch is not None:
-            # the supervisor is starting many at once: it runs the jobs side by side and
-            # hands each outcome back through spawn_done, in order
-            self.sup.spawn_batch.append((self, job))
-            return
-        try:
-            outcome: Spawned | SpawnFailure = job()
-        except SpawnFailure as e:
-            outcome = e
-        self.spawn_done(outcome)
-
-    def open_logs(self) -> None:
-        """Open the log files if not yet open; SpawnFailure when one cannot be."""
-        for attr, path, ch in (
-            ("stdout_sink", self.stdout_logfile, self.config.stdout),
-            ("stderr_sink", self.stderr_logfile, self.config.stderr),
-        ):
-            if path is None or getattr(self, attr) is not None:
-                continue
-            try:
-                setattr(self, attr, RotatingFile(path, ch.maxbytes, ch.backups))
-            except OSError as e:
-                raise SpawnFailure(f"can't open log file {path}: {e.strerror}") from None
-
-    def spawn_done(self, outcome: Spawned | SpawnFailure) -> None:
-        sup = self.sup
-        if isinstance(outcome, SpawnFailure):
-            self.spawnerr = outcome.message
-            sup.log.info(f"spawnerr: {outcome.message}")
-            self.handle(Ev.SPAWN_FAILED)
-            return
-        self._attach(outcome)
-        sup.log.info(f"spawned: {self.name!r} with pid {self.pid}")
-        if self.config.startsecs <= 0:
-            self.handle(Ev.STARTED)
-        else:
-            self._arm(self.config.startsecs, Ev.STARTED)
-
-    def _attach(self, child: Spawned) -> None:
-        self._popen = child.popen
-        self.pid = child.popen.pid
-        self.sup.reaper.watch(self.pid, self._on_exit)
-        for fd, sink, channel in (
-            (child.stdout_fd, self.stdout_sink, "stdout"),
-            (child.stderr_fd, self.stderr_sink, "stderr"),
-        ):
-            if fd is not None:
-                self._start_pump(fd, sink, channel)
-        self._stdin = InputPipe(child.stdin_fd) if child.stdin_fd is not None else None
-
-    def _start_pump(self, fd: int, sink: RotatingFile | None, channel: str) -> None:
-        ch = self.config.stdout if channel == "stdout" else self.config.stderr
-        protocol = channel == "stdout" and self.sup.is_listener(self)
-
-        def eof() -> None:
-            self._pumps.discard(pump)
-
-        on_data, on_end = self.sup.output_hooks(self, channel)
-        pump = OutputPump(
-            fd,
-            sink,
-            on_eof=eof,
-            on_data=on_data,
-            on_end=on_end,
-            capture_maxbytes=0 if protocol else ch.capture_maxbytes,
-            on_capture=lambda body: self.sup.events.publish_capture(self, channel, body),
-            strip_ansi=self.sup.config.supervisord.strip_ansi,
-        )
-        self._pumps.add(pump)
-        pump.start()
-
-    def _arm_retry(self) -> None:
+    def _count_try(self) -> None:
         self.tries += 1
-        if self.tries > self.config.startretries or self.sup.stopping:
-            self.handle(Ev.GIVE_UP)
-        else:
-            self._arm(self.tries, Ev.RETRY)
 
     def _note_too_quick(self) -> None:
         # an exit before startsecs is a failed start whatever the code, as in 4.3
         self.spawnerr = "Exited too quickly (process log may have details)"
         self.exitstatus = 0  # a failed start has no exit status (4.3 shows 0, also once stopped)
-        self.sup.log.warn(f"exited: {self.name} ({self._last_status[1]}; not expected)")
+
+    def _note_bad_exit(self) -> None:
+        if not self.exit_expected:
+            self.spawnerr = f"Bad exit code {self.exitstatus}"
+
+    # --- I/O (a row's `actions`) -----------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self.laststart = time.time()
+        self.spawnerr = ""
+        self.sup.spawner.spawn(self)
+
+    def spawn_done(self, outcome: Spawned | SpawnFailure) -> None:
+        """The outcome of the spawn started by SPAWN, on the loop thread."""
+        if isinstance(outcome, SpawnFailure):
+            self.spawnerr = outcome.message
+            self.sup.log.info(f"spawnerr: {outcome.message}")
+            self.handle(Ev.SPAWN_FAILED)
+            return
+        if hasattr(outcome, "popen"):  # TEMP until spawn.py drops Popen
+            outcome.popen.returncode = 0
+            self.pid = outcome.popen.pid
+        else:
+            self.pid = outcome.pid  # type: ignore[attr-defined]
+        self.sup.reaper.watch(self.pid, self._on_exit)
+        self._pumps = self.sup.output.attach(self, outcome)
+        self._stdin = InputPipe(outcome.stdin_fd) if outcome.stdin_fd is not None else None
+        self.handle(Ev.SPAWNED)
+
+    def pump_ended(self, pump: OutputPump) -> None:
+        if pump in self._pumps:
+            self._pumps.remove(pump)
+
+    def _log_spawned(self) -> None:
+        self.sup.log.info(f"spawned: {self.name!r} with pid {self.pid}")
+
+    def _arm_startsecs(self) -> None:
+        self._arm(Timer.STARTSECS, self.config.startsecs)
+
+    def _arm_backoff(self) -> None:
+        self._arm(Timer.BACKOFF, self.tries)
 
     def _send(self, sig: int, as_group: bool) -> None:
         if not self.pid:
@@ -216,37 +294,35 @@ class Process:
 
     def _send_stop(self) -> None:
         cfg = self.config
-        self.sup.log.debug(
-            f"killing {self.name} (pid {self.pid}) with signal "
-            f"{signal.Signals(cfg.stopsignal).name}"
-        )
-        self._arm(cfg.stopwaitsecs, Ev.KILL_TIMEOUT)
+        if self.pid:
+            self.sup.log.debug(
+                f"killing {self.name} (pid {self.pid}) with signal "
+                f"{signal.Signals(cfg.stopsignal).name}"
+            )
+        self._arm(Timer.STOP, cfg.stopwaitsecs)
         self._send(cfg.stopsignal, cfg.stopasgroup)
 
     def _send_kill(self) -> None:
         self.sup.log.warn(f"killing {self.name!r} ({self.pid}) with SIGKILL")
         self._send(signal.SIGKILL, self.config.killasgroup)
 
+    def _forget_child(self) -> None:
+        self.pid = 0
+
     def _log_exit(self) -> None:
-        code, text = self._last_status
-        expected = code in self.config.exitcodes and code != -1
-        if expected:
-            self.sup.log.info(f"exited: {self.name} ({text}; expected)")
+        if self.exit_expected:
+            self.sup.log.info(f"exited: {self.name} ({self.exit_text}; expected)")
         else:
-            self.spawnerr = f"Bad exit code {code}"
-            self.sup.log.warn(f"exited: {self.name} ({text}; not expected)")
-        policy = self.config.autorestart
-        if self.sup.stopping or policy is AutoRestart.NEVER:
-            return
-        if policy is AutoRestart.ALWAYS or not expected:
-            self.handle(Ev.AUTORESTART)
+            self.sup.log.warn(f"exited: {self.name} ({self.exit_text}; not expected)")
+
+    def _log_too_quick(self) -> None:
+        self.sup.log.warn(f"exited: {self.name} ({self.exit_text}; not expected)")
 
     def _log_stopped(self) -> None:
-        code, text = self._last_status
-        if code in self.config.exitcodes and code != -1:
-            self.sup.log.info(f"stopped: {self.name} ({text})")
+        if self.exit_expected:
+            self.sup.log.info(f"stopped: {self.name} ({self.exit_text})")
         else:
-            self.sup.log.warn(f"stopped: {self.name} ({text})")
+            self.sup.log.warn(f"stopped: {self.name} ({self.exit_text})")
 
     def _log_running(self) -> None:
         self.sup.log.info(
@@ -254,44 +330,48 @@ class Process:
             f"{self.config.startsecs} seconds (startsecs)"
         )
 
+    def _log_ready(self) -> None:
+        self.sup.log.info(f"success: {self.name} entered RUNNING state, ready")
+
     def _log_fatal(self) -> None:
         self.sup.log.info(
             f"gave up: {self.name} entered FATAL state, too many start retries too quickly"
         )
 
     _ACTIONS: dict[Act, Callable[[Process], None]] = {
-        Act.SPAWN: _spawn,
         Act.RESET_TRIES: _reset_tries,
-        Act.CANCEL_TIMER: _cancel_timer,
-        Act.ARM_RETRY: _arm_retry,
+        Act.COUNT_TRY: _count_try,
+        Act.NOTE_TOO_QUICK: _note_too_quick,
+        Act.NOTE_BAD_EXIT: _note_bad_exit,
+        Act.SPAWN: _spawn,
+        Act.LOG_SPAWNED: _log_spawned,
+        Act.ARM_STARTSECS: _arm_startsecs,
+        Act.ARM_BACKOFF: _arm_backoff,
         Act.SEND_STOP: _send_stop,
         Act.SEND_KILL: _send_kill,
+        Act.FORGET_CHILD: _forget_child,
         Act.LOG_EXIT: _log_exit,
+        Act.LOG_TOO_QUICK: _log_too_quick,
         Act.LOG_STOPPED: _log_stopped,
         Act.LOG_RUNNING: _log_running,
+        Act.LOG_READY: _log_ready,
         Act.LOG_FATAL: _log_fatal,
-        Act.NOTE_TOO_QUICK: _note_too_quick,
     }
 
     # --- the child's end -----------------------------------------------------------------
 
-    _last_status: tuple[int, str] = (0, "")
-
     def _on_exit(self, status: int) -> None:
         """Called by the reaper with the raw wait status."""
-        if self._popen is not None:
-            self._popen.returncode = status  # so Popen never waits on a pid we reaped
-            self._popen = None
         # Everything the child wrote before dying goes to the log before we say it exited.
         for pump in list(self._pumps):
             pump.drain()
         if self._stdin is not None:
             self._stdin.close()
             self._stdin = None
-        self._last_status = describe_status(status)
-        self.exitstatus = self._last_status[0]
+        code, self.exit_text = describe_status(status)
+        self.exitstatus = code
+        self.exit_expected = is_expected_exit(self.config, code)
         self.laststop = time.time()
-        self.pid = 0
         self.handle(Ev.EXIT)
 
     def write_stdin(self, data: bytes) -> None:
@@ -311,10 +391,10 @@ class Process:
 
     def close(self) -> None:
         """Release files and pipes; the process must be stopped."""
-        self._cancel_timer()
-        for pump in list(self._pumps):
+        self._cancel_timers()
+        for pump in self._pumps:
             pump.close()
-        self._pumps.clear()
+        self._pumps = []
         for sink in (self.stdout_sink, self.stderr_sink):
             if sink is not None:
                 sink.close()

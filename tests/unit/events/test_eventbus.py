@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from corral.runtime import eventbus
-from corral.runtime.eventbus import Event, EventBus, state_event
-from corral.wire.states import ProcessState as S
+from corral.runtime.eventbus import Event, EventBus, TextEvent
 
 from .conftest import LogFile
 
@@ -41,9 +40,9 @@ def collect(bus: EventBus, *types: str) -> list[Event]:
 def test_abstract_subscription_gets_subtypes_only(logfile: LogFile) -> None:
     bus = EventBus("srv", logfile.log)
     got = collect(bus, "PROCESS_STATE")
-    bus.publish(Event("PROCESS_STATE_RUNNING", "x"))
-    bus.publish(Event("TICK_5", "when:0"))
-    bus.publish(Event("PROCESS_STATE_FATAL", "y"))
+    bus.publish(TextEvent("PROCESS_STATE_RUNNING", "x"))
+    bus.publish(TextEvent("TICK_5", "when:0"))
+    bus.publish(TextEvent("PROCESS_STATE_FATAL", "y"))
     assert [e.name for e in got] == ["PROCESS_STATE_RUNNING", "PROCESS_STATE_FATAL"]
 
 
@@ -51,11 +50,11 @@ def test_serial_is_global_from_0_and_only_for_events_someone_takes(logfile: LogF
     bus = EventBus("srv", logfile.log)
     a = collect(bus, "TICK_5")
     b = collect(bus, "PROCESS_GROUP")
-    nobody = Event("PROCESS_LOG_STDOUT", "x")
+    nobody = TextEvent("PROCESS_LOG_STDOUT", "x")
     bus.publish(nobody)
-    bus.publish(Event("TICK_5", ""))
-    bus.publish(Event("PROCESS_GROUP_ADDED", ""))
-    bus.publish(Event("TICK_5", ""))
+    bus.publish(TextEvent("TICK_5", ""))
+    bus.publish(TextEvent("PROCESS_GROUP_ADDED", ""))
+    bus.publish(TextEvent("TICK_5", ""))
     assert nobody.serial is None
     assert [e.serial for e in a] == [0, 2]
     assert [e.serial for e in b] == [1]
@@ -82,7 +81,7 @@ def test_has_subscribers_follows_subscribe_and_cancel(logfile: LogFile) -> None:
 def test_unknown_type_is_warned_and_matches_nothing(logfile: LogFile) -> None:
     bus = EventBus("srv", logfile.log)
     got = collect(bus, "PROCESS_STAT")
-    bus.publish(Event("PROCESS_STATE_RUNNING", ""))
+    bus.publish(TextEvent("PROCESS_STATE_RUNNING", ""))
     assert got == []
     assert "WARN ignoring unknown event type(s) PROCESS_STAT" in logfile.text()
 
@@ -106,10 +105,10 @@ def test_remote_group_and_supervisor_events(logfile: LogFile) -> None:
     bus = EventBus("srv", logfile.log)
     got = collect(bus, "EVENT")
     bus.publish_remote("t", "d")
-    bus.publish(eventbus.group_event("g", added=True))
-    bus.publish(eventbus.group_event("g", added=False))
-    bus.publish(eventbus.supervisor_state_event(running=True))
-    bus.publish(eventbus.supervisor_state_event(running=False))
+    bus.publish(eventbus.GroupChanged("g", True))
+    bus.publish(eventbus.GroupChanged("g", False))
+    bus.publish(eventbus.SupervisorStateChanged(True))
+    bus.publish(eventbus.SupervisorStateChanged(False))
     assert [(e.name, e.payload) for e in got] == [
         ("REMOTE_COMMUNICATION", "type:t\nd"),
         ("PROCESS_GROUP_ADDED", "groupname:g\n"),
@@ -117,56 +116,6 @@ def test_remote_group_and_supervisor_events(logfile: LogFile) -> None:
         ("SUPERVISOR_STATE_CHANGE_RUNNING", ""),
         ("SUPERVISOR_STATE_CHANGE_STOPPING", ""),
     ]
-
-
-# --- state events, as the runtime calls them: before the row's actions run --------------
-
-
-def test_state_events_through_a_crash_loop() -> None:
-    """A program that exits too quickly twice with startretries=1, as 4.3 numbers it."""
-    p = Proc(name="crash", group="crash")
-
-    def ev(old: S, new: S) -> str:
-        e = state_event(p, old, new)
-        assert e is not None
-        return f"{e.name} {e.payload}"
-
-    assert ev(S.STOPPED, S.STARTING) == (
-        "PROCESS_STATE_STARTING processname:crash groupname:crash from_state:STOPPED tries:0"
-    )
-    p.pid = 100
-    assert ev(S.STARTING, S.RUNNING).endswith("from_state:STARTING pid:100")
-    p.pid, p.exitstatus = 0, 3  # the runtime clears pid before it reports the exit
-    assert ev(S.RUNNING, S.EXITED).endswith("from_state:RUNNING expected:0 pid:100")
-    assert ev(S.EXITED, S.STARTING).endswith("from_state:EXITED tries:0")
-    p.pid = 101
-    p.pid = 0
-    assert ev(S.STARTING, S.BACKOFF).endswith("from_state:STARTING tries:1")
-    p.tries = 1  # ARM_RETRY counted it
-    assert ev(S.BACKOFF, S.STARTING).endswith("from_state:BACKOFF tries:1")
-    assert ev(S.STARTING, S.BACKOFF).endswith("tries:2")
-    p.tries = 2
-    assert ev(S.BACKOFF, S.FATAL) == (
-        "PROCESS_STATE_FATAL processname:crash groupname:crash from_state:BACKOFF"
-    )
-
-
-def test_state_events_stop_paths() -> None:
-    p = Proc(pid=7, exitstatus=0)
-    e = state_event(p, S.RUNNING, S.STOPPING)
-    assert e is not None and e.payload.endswith("from_state:RUNNING pid:7")
-    p.pid = 0
-    e = state_event(p, S.STOPPING, S.STOPPED)
-    assert e is not None and e.payload.endswith("from_state:STOPPING pid:7")
-    e = state_event(Proc(), S.BACKOFF, S.STOPPED)
-    assert e is not None and e.payload.endswith("from_state:BACKOFF pid:0")
-    e = state_event(Proc(pid=7, exitstatus=0), S.RUNNING, S.EXITED)
-    assert e is not None and "expected:1 pid:7" in e.payload
-    e = state_event(Proc(pid=7, exitstatus=-1), S.RUNNING, S.EXITED)
-    assert e is not None and "expected:0" in e.payload
-    e = state_event(Proc(pid=7), S.RUNNING, S.UNKNOWN)
-    assert e is not None and e.payload == ("processname:web groupname:web from_state:RUNNING")
-    assert state_event(p, S.RUNNING, S.RUNNING) is None
 
 
 # --- ticks --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.config.model import EventListenerConfig
-from corral.runtime.eventbus import Event, EventBus
+from corral.runtime.eventbus import EventBus, TextEvent
 from corral.runtime.listeners import (
     ListenerPool,
     default_handler,
@@ -87,8 +87,10 @@ class World:
             loop=self.loop,
         )
 
-    def publish(self, name: str = "PROCESS_GROUP_ADDED", payload: str = "groupname:g\n") -> Event:
-        ev = Event(name, payload)
+    def publish(
+        self, name: str = "PROCESS_GROUP_ADDED", payload: str = "groupname:g\n"
+    ) -> TextEvent:
+        ev = TextEvent(name, payload)
         self.bus.publish(ev)
         return ev
 
@@ -314,7 +316,7 @@ def test_result_handler_resolution() -> None:
     assert resolve_result_handler("supervisor.dispatchers:default_handler") is default_handler
     assert resolve_result_handler("") is default_handler
     h = resolve_result_handler("tests.unit.events.handlers:Nested.accept_all")
-    assert h(Event("X", ""), b"") is None
+    assert h(TextEvent("X", ""), b"") is None
     for bad in (
         "nocolon",
         "no.such.module:f",

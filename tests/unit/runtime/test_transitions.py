@@ -1,69 +1,159 @@
-"""The state machine table, row by row: every row is listed here with its expected outcome,
-so a changed row fails a test that names it."""
+"""The state machine table as a whole: its guards, and properties every row must keep.
+
+Rows are exercised one event at a time by test_histories.py, against real children; here
+the table is checked for what no single history shows: coverage and consistency.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from corral.runtime.transitions import TABLE, Act, Ev, lookup
+from corral.config.model import AutoRestart
+from corral.runtime.transitions import (
+    TABLE,
+    Act,
+    Ev,
+    Timer,
+    choose,
+    retries_exhausted,
+    running_at_once,
+    should_autorestart,
+)
 from corral.wire.states import ProcessState as S
 
-EXPECTED: list[tuple[S, Ev, S, tuple[Act, ...]]] = [
-    (S.STOPPED, Ev.START, S.STARTING, (Act.RESET_TRIES, Act.SPAWN)),
-    (S.EXITED, Ev.START, S.STARTING, (Act.RESET_TRIES, Act.SPAWN)),
-    (S.FATAL, Ev.START, S.STARTING, (Act.RESET_TRIES, Act.SPAWN)),
-    (S.UNKNOWN, Ev.START, S.STARTING, (Act.RESET_TRIES, Act.SPAWN)),
-    (S.BACKOFF, Ev.START, S.STARTING, (Act.CANCEL_TIMER, Act.RESET_TRIES, Act.SPAWN)),
-    (S.EXITED, Ev.AUTORESTART, S.STARTING, (Act.SPAWN,)),
-    (S.STARTING, Ev.SPAWN_FAILED, S.BACKOFF, (Act.CANCEL_TIMER, Act.ARM_RETRY)),
-    (S.STARTING, Ev.STARTED, S.RUNNING, (Act.CANCEL_TIMER, Act.RESET_TRIES, Act.LOG_RUNNING)),
-    (S.STARTING, Ev.EXIT, S.BACKOFF, (Act.CANCEL_TIMER, Act.NOTE_TOO_QUICK, Act.ARM_RETRY)),
-    (S.STARTING, Ev.STOP, S.STOPPING, (Act.CANCEL_TIMER, Act.SEND_STOP)),
-    (S.RUNNING, Ev.EXIT, S.EXITED, (Act.LOG_EXIT,)),
-    (S.RUNNING, Ev.STOP, S.STOPPING, (Act.SEND_STOP,)),
-    (S.BACKOFF, Ev.RETRY, S.STARTING, (Act.SPAWN,)),
-    (S.BACKOFF, Ev.GIVE_UP, S.FATAL, (Act.CANCEL_TIMER, Act.LOG_FATAL)),
-    (S.BACKOFF, Ev.STOP, S.STOPPED, (Act.CANCEL_TIMER, Act.RESET_TRIES)),
-    (S.STOPPING, Ev.EXIT, S.STOPPED, (Act.CANCEL_TIMER, Act.LOG_STOPPED)),
-    (S.STOPPING, Ev.KILL_TIMEOUT, S.STOPPING, (Act.SEND_KILL,)),
-    (S.STARTING, Ev.SIGNAL_ERROR, S.UNKNOWN, (Act.CANCEL_TIMER,)),
-    (S.RUNNING, Ev.SIGNAL_ERROR, S.UNKNOWN, (Act.CANCEL_TIMER,)),
-    (S.STOPPING, Ev.SIGNAL_ERROR, S.UNKNOWN, (Act.CANCEL_TIMER,)),
-    (S.UNKNOWN, Ev.EXIT, S.STOPPED, (Act.CANCEL_TIMER, Act.LOG_STOPPED)),
-]
+BOOKKEEPING = {Act.RESET_TRIES, Act.COUNT_TRY, Act.NOTE_TOO_QUICK, Act.NOTE_BAD_EXIT}
+WITH_A_CHILD = (S.STARTING, S.RUNNING, S.STOPPING, S.UNKNOWN)
+
+
+@dataclass
+class Facts:
+    tries: int = 0
+    startretries: int = 3
+    startsecs: int = 1
+    autorestart: AutoRestart = AutoRestart.UNEXPECTED
+    exit_expected: bool = True
+    shutting_down: bool = False
+    wants_ready_check: bool = False
 
 
 @pytest.mark.parametrize(
-    ("state", "event", "to", "actions"),
-    EXPECTED,
-    ids=[f"{s.name}+{e.name}" for s, e, _, _ in EXPECTED],
+    ("facts", "exhausted"),
+    [
+        (Facts(tries=1, startretries=3), False),
+        (Facts(tries=3, startretries=3), False),
+        (Facts(tries=4, startretries=3), True),
+        (Facts(tries=1, startretries=0), True),
+        (Facts(tries=1, startretries=3, shutting_down=True), True),
+    ],
 )
-def test_row(state: S, event: Ev, to: S, actions: tuple[Act, ...]) -> None:
-    row = lookup(state, event)
+def test_retries_exhausted(facts: Facts, exhausted: bool) -> None:
+    assert retries_exhausted(facts) is exhausted
+    row = choose(S.BACKOFF, Ev.FAILED, facts)
     assert row is not None
-    assert row.to == to
-    assert row.actions == actions
+    assert row.to == (S.FATAL if exhausted else S.BACKOFF)
+    assert (Act.LOG_FATAL if exhausted else Act.ARM_BACKOFF) in row.actions
 
 
-def test_every_row_is_listed() -> None:
-    assert {(s, e) for s, e, _, _ in EXPECTED} == set(TABLE)
+@pytest.mark.parametrize(
+    ("policy", "expected", "stopping", "restarts"),
+    [
+        (AutoRestart.ALWAYS, True, False, True),
+        (AutoRestart.ALWAYS, False, False, True),
+        (AutoRestart.UNEXPECTED, True, False, False),
+        (AutoRestart.UNEXPECTED, False, False, True),
+        (AutoRestart.NEVER, False, False, False),
+        (AutoRestart.ALWAYS, False, True, False),
+    ],
+)
+def test_autorestart_policy(
+    policy: AutoRestart, expected: bool, stopping: bool, restarts: bool
+) -> None:
+    facts = Facts(autorestart=policy, exit_expected=expected, shutting_down=stopping)
+    assert should_autorestart(facts) is restarts
+    row = choose(S.EXITED, Ev.ENDED, facts)
+    assert (row is not None and row.to == S.STARTING and Act.SPAWN in row.actions) is restarts
 
 
-@pytest.mark.parametrize("state", list(S))
-@pytest.mark.parametrize("event", list(Ev))
-def test_unlisted_pairs_mean_nothing(state: S, event: Ev) -> None:
-    if (state, event) not in TABLE:
-        assert lookup(state, event) is None
+def test_spawned_goes_running_at_once_only_with_startsecs_0_and_no_ready_check() -> None:
+    assert running_at_once(Facts(startsecs=0))
+    assert not running_at_once(Facts(startsecs=0, wants_ready_check=True))
+    at_once = choose(S.STARTING, Ev.SPAWNED, Facts(startsecs=0))
+    timed = choose(S.STARTING, Ev.SPAWNED, Facts(startsecs=5))
+    ready = choose(S.STARTING, Ev.SPAWNED, Facts(startsecs=5, wants_ready_check=True))
+    assert at_once is not None and at_once.then is Ev.STARTSECS
+    assert timed is not None and Act.ARM_STARTSECS in timed.actions and timed.then is None
+    # a readiness check decides RUNNING: no startsecs timer, no follow-up
+    assert ready is not None and ready.actions == (Act.LOG_SPAWNED,) and ready.then is None
 
 
-def test_actions_that_raise_events_come_last() -> None:
-    # SPAWN, ARM_RETRY and LOG_EXIT may raise a nested event; nothing may follow them.
-    chaining = {Act.SPAWN, Act.ARM_RETRY, Act.LOG_EXIT}
-    for (state, event), row in TABLE.items():
-        for act in row.actions[:-1]:
-            assert act not in chaining, (state, event)
+def test_ready_reaches_running_from_starting_only() -> None:
+    row = choose(S.STARTING, Ev.READY, Facts())
+    assert row is not None and row.to == S.RUNNING and Act.RESET_TRIES in row.prepare
+    for state in set(S) - {S.STARTING}:
+        assert choose(state, Ev.READY, Facts()) is None
 
 
-def test_stop_is_accepted_in_every_running_state() -> None:
+def test_prepare_is_bookkeeping_and_actions_are_io() -> None:
+    for pair, rows in TABLE.items():
+        for row in rows:
+            assert set(row.prepare) <= BOOKKEEPING, pair
+            assert not set(row.actions) & BOOKKEEPING, pair
+
+
+def test_only_the_last_row_of_a_pair_may_lack_a_guard() -> None:
+    for pair, rows in TABLE.items():
+        assert all(row.guard is not None for row in rows[:-1]), pair
+
+
+def test_every_state_with_a_child_handles_its_exit_and_forgets_it() -> None:
+    for state in WITH_A_CHILD:
+        row = choose(state, Ev.EXIT, Facts())
+        assert row is not None, state
+        assert row.actions[0] is Act.FORGET_CHILD, state
+    for state in set(S) - set(WITH_A_CHILD):
+        assert (state, Ev.EXIT) not in TABLE
+
+
+def test_stop_is_accepted_wherever_the_process_is_up_or_trying() -> None:
     for state in (S.STARTING, S.RUNNING, S.BACKOFF):
-        assert lookup(state, Ev.STOP) is not None
+        row = choose(state, Ev.STOP, Facts())
+        assert row is not None and row.to in (S.STOPPING, S.STOPPED), state
+
+
+def test_a_spawn_outcome_is_handled_in_every_state_a_spawn_can_end_in() -> None:
+    # a stop can come while the spawn runs on a worker thread
+    for state in (S.STARTING, S.STOPPING):
+        for ev in (Ev.SPAWNED, Ev.SPAWN_FAILED):
+            assert choose(state, ev, Facts()) is not None, (state, ev)
+    stopping = choose(S.STOPPING, Ev.SPAWNED, Facts())
+    assert stopping is not None and Act.SEND_STOP in stopping.actions
+
+
+def test_each_timer_event_has_a_row_in_the_state_owning_the_slot() -> None:
+    for slot in Timer:
+        event = slot.value[1]
+        if event is not None:
+            assert (slot.state, event) in TABLE, slot
+
+
+def test_follow_ups_are_handled_in_the_state_they_are_raised_in() -> None:
+    for (_, _), rows in TABLE.items():
+        for row in rows:
+            if row.then is not None:
+                assert (row.to, row.then) in TABLE, row
+
+
+def test_every_state_is_reachable_from_stopped() -> None:
+    seen = {S.STOPPED}
+    todo = [S.STOPPED]
+    while todo:
+        state = todo.pop()
+        for (src, _), rows in TABLE.items():
+            if src == state:
+                for row in rows:
+                    if row.to not in seen:
+                        seen.add(row.to)
+                        todo.append(row.to)
+    assert seen == set(S)

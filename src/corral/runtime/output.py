@@ -1,0 +1,162 @@
+"""Output routing: where each channel of a child goes (log file, syslog, events, a listener
+pool, the debug copy), and the AUTO log file names.
+
+One place decides a channel's consumers (`consumers`); `attach` wires a spawned child's pipes
+to them. No consumer besides a plain log file keeps the zero-copy path of `OutputPump`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from corral.config.model import AUTO, LogChannelConfig, ProcessConfig
+from corral.logs.capture import OutputPump
+from corral.logs.rotating import RotatingFile
+from corral.logs.syslogsink import SyslogLines
+from corral.runtime.spawn import Spawned, SpawnFailure
+
+if TYPE_CHECKING:
+    from corral.runtime.process import Process
+    from corral.runtime.supervisor import Supervisor
+
+CHANNELS = ("stdout", "stderr")
+Hook = Callable[[bytes], None]
+
+
+def channel_config(pconf: ProcessConfig, channel: str) -> LogChannelConfig:
+    """The one place that picks a channel's settings."""
+    return pconf.stdout if channel == "stdout" else pconf.stderr
+
+
+class OutputRouter:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+
+    # --- log files -----------------------------------------------------------------------
+
+    def log_path(self, pconf: ProcessConfig, channel: str) -> str | None:
+        """The log file of a channel: as configured, or a fresh AUTO file in childlogdir."""
+        ch = channel_config(pconf, channel)
+        if ch.logfile != AUTO:
+            return ch.logfile
+        if channel == "stderr" and pconf.redirect_stderr:
+            return None
+        sd = self.sup.config.supervisord
+        fd, path = tempfile.mkstemp(
+            prefix=f"{pconf.name}-{channel}---{sd.identifier}-", suffix=".log", dir=sd.childlogdir
+        )
+        os.close(fd)
+        return path
+
+    def cleanup_auto_logs(self) -> None:
+        """Remove AUTO logs a previous daemon with our identifier left (unless nocleanup)."""
+        sd = self.sup.config.supervisord
+        if sd.nocleanup:
+            return
+        pattern = re.compile(r".+---" + re.escape(sd.identifier) + r"-\S+\.log(\.\d+)?$")
+        for path in glob.glob(os.path.join(glob.escape(sd.childlogdir), "*")):
+            if pattern.match(os.path.basename(path)):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def open_logs(proc: Process) -> None:
+        """Open the log files if not yet open; SpawnFailure when one cannot be. May run on a
+        spawn worker thread: it touches only this process's sinks."""
+        for channel, path in (("stdout", proc.stdout_logfile), ("stderr", proc.stderr_logfile)):
+            if path is None or (proc.stdout_sink if channel == "stdout" else proc.stderr_sink):
+                continue
+            ch = channel_config(proc.config, channel)
+            try:
+                sink = RotatingFile(path, ch.maxbytes, ch.backups)
+            except OSError as e:
+                raise SpawnFailure(f"can't open log file {path}: {e.strerror}") from None
+            if channel == "stdout":
+                proc.stdout_sink = sink
+            else:
+                proc.stderr_sink = sink
+
+    # --- consumers of a channel ------------------------------------------------------------
+
+    def consumers(
+        self, proc: Process, channel: str
+    ) -> tuple[Hook | None, Callable[[], None] | None]:
+        """What else wants a channel's bytes besides its log file (None keeps zero-copy), and
+        what to tell when the pipe ends."""
+        sup = self.sup
+        hooks: list[Hook] = []
+        on_end: Callable[[], None] | None = None
+        pool = sup.pools.get(proc.group)
+        ch = channel_config(proc.config, channel)
+        if pool is not None and channel == "stdout":
+            # a listener's stdout is its protocol channel: never an event, never syslogged
+            hooks.append(lambda d: pool.feed(proc, d))
+        else:
+            if ch.events_enabled:
+                hooks.append(lambda d: sup.events.publish_output(proc, channel, d))
+            if ch.syslog:
+                lines = SyslogLines(proc.name)
+                hooks.append(lines)
+                on_end = lines.end
+        if sup.log.is_enabled("debug"):
+            hooks.append(self._debug_copy(proc, channel))
+        if not hooks:
+            return None, on_end
+        if len(hooks) == 1:
+            return hooks[0], on_end
+
+        def all_(data: bytes) -> None:
+            for h in hooks:
+                h(data)
+
+        return all_, on_end
+
+    def _debug_copy(self, proc: Process, channel: str) -> Hook:
+        log = self.sup.log
+
+        def copy(data: bytes) -> None:
+            if data:
+                log.debug(f"{proc.name!r} {channel} output:\n{data.decode('utf-8', 'replace')}")
+
+        return copy
+
+    def attach(self, proc: Process, child: Spawned) -> list[OutputPump]:
+        """Start a pump on each output pipe of a freshly spawned child."""
+        pumps = []
+        for fd, sink, channel in (
+            (child.stdout_fd, proc.stdout_sink, "stdout"),
+            (child.stderr_fd, proc.stderr_sink, "stderr"),
+        ):
+            if fd is not None:
+                pumps.append(self._pump(proc, fd, sink, channel))
+        return pumps
+
+    def _pump(self, proc: Process, fd: int, sink: RotatingFile | None, channel: str) -> OutputPump:
+        sup = self.sup
+        ch = channel_config(proc.config, channel)
+        protocol = channel == "stdout" and proc.group in sup.pools
+        on_data, on_end = self.consumers(proc, channel)
+        pump: OutputPump
+
+        def eof() -> None:
+            proc.pump_ended(pump)
+
+        pump = OutputPump(
+            fd,
+            sink,
+            on_eof=eof,
+            on_data=on_data,
+            on_end=on_end,
+            capture_maxbytes=0 if protocol else ch.capture_maxbytes,
+            on_capture=lambda body: sup.events.publish_capture(proc, channel, body),
+            strip_ansi=sup.config.supervisord.strip_ansi,
+        )
+        pump.start()
+        return pump

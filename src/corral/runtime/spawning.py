@@ -1,0 +1,150 @@
+"""Spawning: what a child needs (environment, identity, the FastCGI socket), one spawn at a
+time for a single start, and the asynchronous autostart scheduler for many.
+
+A spawn job reads everything on the loop thread and then touches nothing shared, so jobs of
+one priority level run side by side on a few worker threads; each outcome is handed back on
+the loop, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
+from typing import TYPE_CHECKING
+
+from corral.runtime.spawn import (
+    Identity,
+    Spawned,
+    SpawnFailure,
+    child_environment,
+    identity_for,
+    spawn,
+)
+from corral.runtime.transitions import Ev
+from corral.wire.states import ProcessState
+
+if TYPE_CHECKING:
+    from corral.runtime.group import Group
+    from corral.runtime.process import Process
+    from corral.runtime.supervisor import Supervisor
+
+SPAWN_THREADS = 4
+Job = Callable[[], Spawned]
+Outcome = Spawned | SpawnFailure
+
+
+def run_job(job: Job) -> Outcome:
+    try:
+        return job()
+    except SpawnFailure as e:
+        return e
+
+
+def run_jobs(jobs: list[Job], pool: ThreadPoolExecutor | None) -> list[Outcome]:
+    if pool is None or len(jobs) == 1:
+        return [run_job(job) for job in jobs]
+    return list(pool.map(run_job, jobs))
+
+
+class Spawner:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self._identities: dict[int, Identity] = {}
+        # while not None, SPAWN queues the job here instead of running it at once
+        self._batch: list[tuple[Process, Job]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def identity(self, uid: int | None) -> Identity | None:
+        if uid is None:
+            return None
+        ident = self._identities.get(uid)
+        if ident is None:
+            ident = self._identities[uid] = identity_for(uid)
+        return ident
+
+    def child_env(self, proc: Process) -> dict[str, str]:
+        sup = self.sup
+        return child_environment(
+            proc.config,
+            proc.group,
+            base=os.environ,
+            daemon_env=sup.config.supervisord.environment,
+            server_url=sup.server_url,
+            identity=self.identity(proc.config.uid),
+        )
+
+    def job(self, proc: Process) -> Job:
+        """What to run to start proc's child, everything read now, on the loop thread."""
+        cfg = proc.config
+        env = self.child_env(proc)
+        identity = self.identity(cfg.uid)
+        sock = self.sup.fcgi_socket_fd(proc.group)
+        open_logs = self.sup.output.open_logs
+
+        def job() -> Spawned:
+            open_logs(proc)  # creating files is slow on some disks: worth doing side by side
+            return spawn(cfg, env, identity=identity, stdin_socket=sock)
+
+        return job
+
+    def spawn(self, proc: Process) -> None:
+        """The SPAWN action: run the job now, or queue it in the batch being built."""
+        job = self.job(proc)
+        if self._batch is not None:
+            self._batch.append((proc, job))
+            return
+        proc.spawn_done(run_job(job))
+
+    async def autostart(self, groups: Iterable[Group]) -> None:
+        """Start every autostart process, one priority level after the other. A level's
+        spawns run side by side while the loop waits (about a millisecond each, and clients
+        never see a STARTING process without its pid); between levels the loop serves
+        clients. Stops early when the daemon starts going away."""
+        sup = self.sup
+        todo = [
+            p
+            for g in sorted(groups, key=lambda g: (g.config.priority, g.name))
+            for p in g.processes
+            if p.config.autostart
+        ]
+        first = True
+        for _, procs in groupby(todo, key=sup.priority_level):
+            if not first:
+                await asyncio.sleep(0)
+            first = False
+            if sup.stopping:
+                return
+            with self.collect() as batch:
+                for proc in procs:
+                    if proc.state == ProcessState.STOPPED:
+                        proc.handle(Ev.START)
+            self.run_collected(batch)
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[list[tuple[Process, Job]]]:
+        """While open, SPAWN actions queue their jobs in the yielded batch."""
+        batch: list[tuple[Process, Job]] = []
+        self._batch = batch
+        try:
+            yield batch
+        finally:
+            self._batch = None
+
+    def run_collected(self, batch: list[tuple[Process, Job]]) -> None:
+        """Run a batch's jobs side by side, then hand each outcome back, in order."""
+        if not batch:
+            return
+        if len(batch) > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+        outcomes = run_jobs([job for _, job in batch], self._pool)
+        for (proc, _), outcome in zip(batch, outcomes, strict=True):
+            proc.spawn_done(outcome)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from corral.wire.states import SupervisorState
 
 if TYPE_CHECKING:
     # The runtime's classes are imported for type checking only, here and in the other
@@ -39,7 +38,7 @@ def make_registry(sup: SupervisorLike, log: LoggerLike | None = None) -> Registr
     from corral.api.supervisor_ns import SupervisorNamespace
     from corral.api.system_ns import SystemNamespace
 
-    registry = Registry(log=log, shutting_down=lambda: sup.state < SupervisorState.RUNNING)
+    registry = Registry(log=log, shutting_down=lambda: sup.stopping)
     registry.add_all(SupervisorNamespace(sup).methods())
     registry.add_all(SystemNamespace(registry).methods())
     return registry

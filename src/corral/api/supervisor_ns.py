@@ -7,14 +7,15 @@ Every method translates: look the name up, call the runtime, shape the answer. G
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal as signal_mod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from corral.api.describe import all_config_info, process_info, result_struct
 from corral.api.dispatch import Method, Param, fault
+from corral.api.help import HELP
+from corral.api.ordering import each_in_4_3_order
 from corral.logs import tail
 from corral.runtime.errors import (
     AbnormalTermination,
@@ -81,9 +82,6 @@ def signal_number(value: object) -> int:
 
 _SIGNUMS = frozenset(int(s) for s in signal_mod.valid_signals())
 
-# How far apart 4.3's passes over pending group/all calls are (its deferred poll delay).
-_POLL_PASS = 0.05
-
 
 class SupervisorNamespace:
     def __init__(self, sup: SupervisorLike) -> None:
@@ -92,7 +90,7 @@ class SupervisorNamespace:
     # -- helpers ------------------------------------------------------------------------
 
     def _guard(self) -> None:
-        if self.sup.state < SupervisorState.RUNNING:
+        if self.sup.stopping:
             raise ShuttingDown()
 
     def _find(self, name: str) -> tuple[GroupLike, ProcessLike | None]:
@@ -117,57 +115,6 @@ class SupervisorNamespace:
     def _all(self) -> list[ProcessLike]:
         """Every process in start order: groups by priority, then processes by priority."""
         return [proc for group in self.sup.groups() for proc in group.processes]
-
-    @staticmethod
-    async def _each(
-        procs: list[ProcessLike], op: Callable[[ProcessLike], Awaitable[object]]
-    ) -> list[dict[str, Any]]:
-        """Run op on every process at once; a ResultStruct per process.
-
-        Order as 4.3 reports it. 4.3 makes a first pass over the list (what fails at once,
-        or needs no waiting, is reported there), then polls the pending calls in a pass
-        every 0.05 s or so: results come pass by pass, in list order within a pass. So a
-        fast finisher does not jump ahead of those ending at about the same time, and a
-        slow stop (SIGKILL after stopwaitsecs) comes last. Nothing polls here: each
-        result is put in the pass of the time it came in.
-        """
-        loop = asyncio.get_running_loop()
-        done: list[tuple[int, int, dict[str, Any]]] = []
-        first_pass = True
-        passes = 0
-        pass_start = 0.0
-
-        def end_of_first_pass() -> None:
-            nonlocal first_pass
-            first_pass = False
-
-        def pass_now() -> int:
-            nonlocal passes, pass_start
-            if first_pass:
-                return 0
-            now = loop.time()
-            if not passes or now - pass_start > _POLL_PASS:
-                passes, pass_start = passes + 1, now
-            return passes
-
-        async def one(index: int, proc: ProcessLike) -> None:
-            try:
-                await op(proc)
-            except RuntimeFault as exc:
-                code = exc.code
-                result = dict(result_struct(proc, code, fault_string(code, exc.detail)))
-            except Exception as exc:  # one broken process must not lose the others' results
-                text = fault_string(FaultCode.FAILED, f"{type(exc)!s}:{exc}")
-                result = dict(result_struct(proc, FaultCode.FAILED, text))
-            else:
-                result = dict(result_struct(proc, FaultCode.SUCCESS, "OK"))
-            done.append((pass_now(), index, result))
-
-        # Each task's first step runs before this callback: tasks are scheduled in order.
-        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(procs)]
-        loop.call_soon(end_of_first_pass)
-        await asyncio.gather(*tasks)
-        return [result for _, _, result in sorted(done, key=lambda r: (r[0], r[1]))]
 
     # -- daemon -------------------------------------------------------------------------
 
@@ -245,11 +192,11 @@ class SupervisorNamespace:
     async def start_process_group(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         group = self._group(name)
         todo = [p for p in group.processes if p.state not in RUNNING_STATES]
-        return await self._each(todo, lambda p: self._start(p, p.namespec, wait))
+        return await each_in_4_3_order(todo, lambda p: self._start(p, p.namespec, wait))
 
     async def start_all_processes(self, wait: bool = True) -> list[dict[str, Any]]:
         todo = [p for p in self._all() if p.state not in RUNNING_STATES]
-        return await self._each(todo, lambda p: self._start(p, p.namespec, wait))
+        return await each_in_4_3_order(todo, lambda p: self._start(p, p.namespec, wait))
 
     async def _stop(self, proc: ProcessLike, name: str, wait: bool) -> None:
         self._guard()
@@ -268,12 +215,12 @@ class SupervisorNamespace:
     async def stop_process_group(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         group = self._group(name)
         todo = [p for p in group.processes if p.state in RUNNING_STATES]
-        return await self._each(todo, lambda p: self._stop(p, p.namespec, wait))
+        return await each_in_4_3_order(todo, lambda p: self._stop(p, p.namespec, wait))
 
     async def stop_all_processes(self, wait: bool = True) -> list[dict[str, Any]]:
         # 4.3 stops in ascending priority, all at once (shutdown uses reverse order).
         todo = [p for p in self._all() if p.state in RUNNING_STATES]
-        return await self._each(todo, lambda p: self._stop(p, p.namespec, wait))
+        return await each_in_4_3_order(todo, lambda p: self._stop(p, p.namespec, wait))
 
     async def _signal(self, proc: ProcessLike, name: str, sig: object) -> None:
         self._guard()
@@ -293,14 +240,14 @@ class SupervisorNamespace:
     async def signal_process_group(self, name: str, sig: object) -> list[dict[str, Any]]:
         group = self._group(name)
         todo = [p for p in group.processes if p.state in SIGNALLABLE_STATES]
-        results = await self._each(todo, lambda p: self._signal(p, p.namespec, sig))
+        results = await each_in_4_3_order(todo, lambda p: self._signal(p, p.namespec, sig))
         self._guard()
         return results
 
     async def signal_all_processes(self, sig: object) -> list[dict[str, Any]]:
         # Not guarded up front: 4.3 sends the signals, then reports SHUTDOWN_STATE.
         todo = [p for p in self._all() if p.state in SIGNALLABLE_STATES]
-        results = await self._each(todo, lambda p: self._signal(p, p.namespec, sig))
+        results = await each_in_4_3_order(todo, lambda p: self._signal(p, p.namespec, sig))
         self._guard()
         return results
 
@@ -459,58 +406,4 @@ _TYPE_DATA = (Param("type", "string"), Param("data", "string"))
 
 # Answer even while the daemon shuts down (signalAllProcesses checks after signalling).
 UNGUARDED = frozenset({"sendRemoteCommEvent", "signalAllProcesses"})
-
-_READ = (
-    "Read from the process's {} log: <length> bytes at <offset> (0: to the end); "
-    "a negative offset with length 0 reads that many bytes from the end."
-)
-_TAIL = (
-    "Follow the process's {} log: [up to <length> bytes ending at the end of the file, "
-    "new offset, overflow flag]."
-)
-
-_API = "The version of the XML-RPC API this daemon speaks."
-
-# system.methodHelp texts (corral's own words).
-HELP = {
-    "getAPIVersion": _API,
-    "getVersion": _API + " Old name of getAPIVersion.",
-    "getSupervisorVersion": "The Supervisor version this daemon is compatible with.",
-    "getIdentification": "The daemon's identifier ([supervisord] identifier=).",
-    "getState": "The daemon's state as {statecode, statename}.",
-    "getPID": "The daemon's process id.",
-    "readLog": "Read from the daemon's main log; offset and length as readProcessStdoutLog.",
-    "readMainLog": "Old name of readLog.",
-    "clearLog": "Empty the daemon's main log and reopen it.",
-    "shutdown": "Stop every process, then exit the daemon.",
-    "restart": "Stop every process, read the config again and start over.",
-    "reloadConfig": "Read the config again without applying it: [[added, changed, removed]].",
-    "addProcessGroup": "Activate a group from the last config read.",
-    "removeProcessGroup": "Drop an active group whose processes are all stopped.",
-    "startProcess": "Start a process or 'group:*'; with wait, answer once it is RUNNING.",
-    "startProcessGroup": "Start each process of a group that is not running; a result each.",
-    "startAllProcesses": "Start each process that is not running, by priority; a result each.",
-    "stopProcess": "Stop a process or 'group:*'; with wait, answer once it has stopped.",
-    "stopProcessGroup": "Stop each running process of a group; a result each.",
-    "stopAllProcesses": "Stop each running process; a result each.",
-    "signalProcess": "Send a signal (name or number) to a process or 'group:*'.",
-    "signalProcessGroup": "Send a signal to each signallable process of a group.",
-    "signalAllProcesses": "Send a signal to each signallable process.",
-    "getAllConfigInfo": "The settings of every configured process, active or not.",
-    "getProcessInfo": "The state struct of one process.",
-    "getAllProcessInfo": "The state struct of every process, by group then name.",
-    "readProcessStdoutLog": _READ.format("stdout"),
-    "readProcessLog": "Old name of readProcessStdoutLog.",
-    "readProcessStderrLog": _READ.format("stderr"),
-    "tailProcessStdoutLog": _TAIL.format("stdout"),
-    "tailProcessLog": "Old name of tailProcessStdoutLog.",
-    "tailProcessStderrLog": _TAIL.format("stderr"),
-    "clearProcessLogs": "Empty a process's stdout and stderr logs and reopen them.",
-    "clearProcessLog": "Old name of clearProcessLogs.",
-    "clearAllProcessLogs": "Empty the logs of every process; a result each.",
-    "sendProcessStdin": "Write text (UTF-8 encoded) to a running process's stdin.",
-    "sendRemoteCommEvent": "Publish a REMOTE_COMMUNICATION event to subscribed listeners.",
-}
-
-
 __all__ = ["SupervisorNamespace", "signal_number"]

@@ -177,6 +177,10 @@ class Logger:
 
 
 class StandInSupervisor:
+    @property
+    def stopping(self) -> bool:
+        return self.state != SupervisorState.RUNNING
+
     def __init__(self, cfg: Config) -> None:
         self.config = cfg
         self.identifier = cfg.supervisord.identifier

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from corral.api.supervisor_ns import SupervisorNamespace
+from corral.api.ordering import each_in_4_3_order
 from corral.runtime.errors import NotRunning
 
 
@@ -30,7 +30,7 @@ async def operate(proc: Any) -> None:
 
 
 def order(*procs: Proc) -> list[tuple[str, int]]:
-    results = asyncio.run(SupervisorNamespace._each(list(procs), operate))
+    results = asyncio.run(each_in_4_3_order(list(procs), operate))
     return [(r["name"], r["status"]) for r in results]
 
 

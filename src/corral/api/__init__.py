@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-
 if TYPE_CHECKING:
     # The runtime's classes are imported for type checking only, here and in the other
     # api modules: the api loads without the runtime's dependencies, and tests drive it

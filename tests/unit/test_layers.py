@@ -55,3 +55,25 @@ def test_corralctl_imports_no_runtime_and_no_http_server() -> None:
 def test_no_module_named_supervisor_is_shipped() -> None:
     assert not (SRC.parent / "supervisor").exists()
     assert not list(SRC.rglob("supervisor/__init__.py"))
+
+
+ARCHITECTURE = SRC.parents[1] / "docs" / "architecture.md"
+
+
+def test_every_module_is_named_in_the_architecture_doc() -> None:
+    text = ARCHITECTURE.read_text()
+    missing = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if path.name != "__init__.py" and f"`{path.name}`" not in text
+    ]
+    assert missing == []
+
+
+def test_runtime_modules_keep_to_one_job() -> None:
+    big = {
+        path.name: n
+        for path in (SRC / "runtime").glob("*.py")
+        if (n := len(path.read_text().splitlines())) > 500
+    }
+    assert big == {}

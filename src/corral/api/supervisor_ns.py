@@ -64,7 +64,7 @@ def _text(data: bytes) -> str:
 def signal_number(value: object) -> int:
     """A signal given by number ('9', 9) or name ('HUP', 'sighup'); BadSignal otherwise."""
     try:
-        num = int(value)  # type: ignore[call-overload]
+        num: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         if not isinstance(value, str):
             raise BadSignal(str(value))

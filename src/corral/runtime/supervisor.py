@@ -203,9 +203,10 @@ class Supervisor:
         if not wait:
             return
         await proc.wait_for(lambda p: p.state not in (ProcessState.STARTING, ProcessState.BACKOFF))
-        if proc.state == ProcessState.RUNNING:
+        state = ProcessState(proc.state)  # read afresh: it changed while we waited
+        if state == ProcessState.RUNNING:
             return
-        if proc.state == ProcessState.FATAL:
+        if state == ProcessState.FATAL:
             raise errors.SpawnError(proc.namespec)
         raise errors.AbnormalTermination(proc.namespec)
 

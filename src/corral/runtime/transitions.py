@@ -73,7 +73,8 @@ class Timer(Enum):
 
     @property
     def state(self) -> S:
-        return self.value[0]
+        owner: S = self.value[0]
+        return owner
 
 
 class Facts(Protocol):

@@ -78,15 +78,27 @@ class Spawner:
         )
 
     def job(self, proc: Process) -> Job:
-        """What to run to start proc's child, everything read now, on the loop thread."""
+        """What to run to start proc's child. Everything is read now, on the loop thread;
+        the environment dict is only built inside the job, so a batch of thousands never
+        holds thousands of environments at once (freed memory stays in the daemon's RSS)."""
         cfg = proc.config
-        env = self.child_env(proc)
         identity = self.identity(cfg.uid)
         sock = self.sup.fcgi_socket_fd(proc.group)
         open_logs = self.sup.output.open_logs
+        group = proc.group
+        daemon_env = self.sup.config.supervisord.environment
+        server_url = self.sup.server_url
 
         def job() -> Spawned:
             open_logs(proc)  # creating files is slow on some disks: worth doing side by side
+            env = child_environment(
+                cfg,
+                group,
+                base=os.environ,
+                daemon_env=daemon_env,
+                server_url=server_url,
+                identity=identity,
+            )
             return spawn(cfg, env, identity=identity, stdin_socket=sock)
 
         return job

@@ -39,7 +39,11 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} (supervisor 4.3) is not installed")
+        # a declared test dependency: missing means a broken set-up, never a pass
+        pytest.fail(
+            f"{name} (supervisor 4.3, the compatibility peer) is not installed; "
+            "run: python3 -m pip install -e '.[test]'"
+        )
     return found
 
 

@@ -128,8 +128,11 @@ def test_stop_group(sd: Daemon) -> None:
         ensure_running(sd, "grp:g2")
 
     real, ours = both(ctl(sd, "stop", "grp:*"), setup=setup)
+    # 4.3 prints each line as its polling pass sees the stop end, which varies between
+    # runs: the lines must match, not their order
     assert sorted(real.out.splitlines()) == ["grp:g1: stopped", "grp:g2: stopped"]
-    assert_same(real, ours)
+    assert sorted(ours.out.splitlines()) == sorted(real.out.splitlines())
+    assert (ours.rc, ours.err) == (real.rc, real.err)
     ensure_running(sd, "grp:g1")
 
 

@@ -66,10 +66,6 @@ KNOWN_DIFFERENCES: dict[str, Any] = {
     "stopAllProcesses": _slow_last,
 }
 
-# Differences that are bugs still open in another layer: the test of each is an xfail below,
-# so the golden comparison stays exact for everything else.
-OPEN_BUGS = {"reloadConfig broken"}
-
 
 def expected(section: str, key: str, got: Any) -> Any:
     want = GOLDEN[section][key]
@@ -120,8 +116,6 @@ def leaf_diffs(path: str, got: Any, want: Any) -> list[str]:
 def compare(section: str, got: dict[str, Any]) -> list[str]:
     diffs = []
     for key, answer in got.items():
-        if key in OPEN_BUGS:
-            continue
         diffs += leaf_diffs(f"{section}[{key!r}]", answer, expected(section, key, answer))
     return diffs
 

@@ -100,7 +100,15 @@ def env_for_children() -> dict[str, str]:
 class Daemon:
     """A corrald in the foreground in `tmp`, config given as the program sections."""
 
-    def __init__(self, tmp: Path, programs: str, *, supervisord: str = "", extra: str = "") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        programs: str,
+        *,
+        supervisord: str = "",
+        extra: str = "",
+        loglevel: str = "info",
+    ) -> None:
         self.tmp = tmp
         self.sock = str(tmp / "corral.sock")
         self.logfile = tmp / "corrald.log"
@@ -114,7 +122,8 @@ class Daemon:
                 f"logfile={self.logfile}",
                 f"pidfile={tmp / 'corrald.pid'}",
                 f"childlogdir={tmp}",
-                "loglevel=debug",
+                # info, as users run it: debug turns off the zero-copy log path
+                f"loglevel={loglevel}",
                 textwrap.dedent(supervisord).strip(),
                 "",
                 "[unix_http_server]",

@@ -218,7 +218,9 @@ def test_main_log_maxbytes_and_backups_flags(tmp_path: Path) -> None:
     chatty = "import time\nfor i in range(300): print('x' * 50, flush=True); time.sleep(0.002)"
     (tmp_path / "chatty.py").write_text(chatty + "\ntime.sleep(100)\n")
     d = Daemon(
-        tmp_path, f"[program:chatty]\ncommand={sys.executable} {tmp_path}/chatty.py\nstartsecs=0\n"
+        tmp_path,
+        f"[program:chatty]\ncommand={sys.executable} {tmp_path}/chatty.py\nstartsecs=0\n",
+        loglevel="debug",
     )
     d.start("-y", "2KB", "-z", "2")
     try:

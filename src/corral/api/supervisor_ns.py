@@ -8,7 +8,6 @@ Every method translates: look the name up, call the runtime, shape the answer. G
 from __future__ import annotations
 
 import os
-import signal as signal_mod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from corral.api.describe import all_config_info, process_info, result_struct
 from corral.api.dispatch import Method, Param, fault
 from corral.api.help import HELP
 from corral.api.ordering import each_in_4_3_order
+from corral.config.convert import parse_signal
 from corral.logs import tail
 from corral.runtime.errors import (
     AbnormalTermination,
@@ -62,25 +62,11 @@ def _text(data: bytes) -> str:
 
 
 def signal_number(value: object) -> int:
-    """A signal given by number ('9', 9) or name ('HUP', 'sighup'); BadSignal otherwise."""
+    """A signal by name or number; BadSignal (naming the value as sent) otherwise."""
     try:
-        num: int = int(value)  # type: ignore[call-overload]
+        return parse_signal(value if isinstance(value, str) else int(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        if not isinstance(value, str):
-            raise BadSignal(str(value))
-        name = value.strip().upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        member = signal_mod.Signals.__members__.get(name)
-        if member is None:
-            raise BadSignal(value)
-        num = int(member)
-    if num not in _SIGNUMS:
-        raise BadSignal(str(value))
-    return num
-
-
-_SIGNUMS = frozenset(int(s) for s in signal_mod.valid_signals())
+        raise BadSignal(value if isinstance(value, str) else str(value)) from None
 
 
 class SupervisorNamespace:

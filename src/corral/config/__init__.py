@@ -1,8 +1,9 @@
 """Config text -> one frozen `Config`, or `ConfigError` naming file, line and message.
 
 Public API: `load`, `load_ctl`, `find_config_file`, `DEFAULT_SEARCH_PATHS`, `diff`,
-`ReloadPlan`, plus the model classes. Submodules are imported lazily so `corralctl`, which
-only needs `load_ctl`, does not pay for the daemon's parts.
+`ReloadPlan`, `plan_update` and `UpdatePlan` (the per-key diff), plus the model classes.
+Submodules are imported lazily so `corralctl`, which only needs `load_ctl`, does not pay for
+the daemon's parts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from corral.config.build import load
     from corral.config.ctlconf import CtlConfig, load_ctl
     from corral.config.model import AUTO, Config, GroupConfig, Warning_
+    from corral.config.plan import UpdatePlan, plan_update
 
 __all__ = [
     "AUTO",
@@ -30,11 +32,13 @@ __all__ = [
     "CtlConfig",
     "GroupConfig",
     "ReloadPlan",
+    "UpdatePlan",
     "Warning_",
     "diff",
     "find_config_file",
     "load",
     "load_ctl",
+    "plan_update",
 ]
 
 # Lazy, so that corralctl (the package, errors, ctlconf, ini) never loads the model.
@@ -46,6 +50,8 @@ _LAZY = {
     "Config": "corral.config.model",
     "GroupConfig": "corral.config.model",
     "Warning_": "corral.config.model",
+    "UpdatePlan": "corral.config.plan",
+    "plan_update": "corral.config.plan",
 }
 
 

@@ -59,6 +59,8 @@ _KNOWN_PREFIXES = (
     "ctlplugin:",
 )
 RPC_FACTORY_KEY = "supervisor.rpcinterface_factory"
+# The one [rpcinterface:x] corral honours: Supervisor's own, as the `supervisor` namespace.
+MAIN_RPC_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
 _NODE = platform.node()
 
 
@@ -523,7 +525,13 @@ def _servers(
     return unix, inet
 
 
-def _rpcinterfaces(doc: IniDoc, env: Mapping[str, object]) -> list[RpcInterfaceConfig]:
+def _where(section: Section) -> str:
+    return f"(file: {section.file!r}, line: {section.line})"
+
+
+def _rpcinterfaces(
+    doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]
+) -> list[RpcInterfaceConfig]:
     result = []
     for section in doc.sections.values():
         if not section.name.startswith("rpcinterface:"):
@@ -539,8 +547,33 @@ def _rpcinterfaces(doc: IniDoc, env: Mapping[str, object]) -> list[RpcInterfaceC
                     kwargs.append((key, expand(value.text, env, f"{section.name}.{key}")))
                 except ValueError as exc:
                     raise ConfigError(str(exc), file=value.file, line=value.line)
-        result.append(RpcInterfaceConfig(section.name.split(":", 1)[1], factory, tuple(kwargs)))
+        name = section.name.split(":", 1)[1]
+        # corral serves its own supervisor and system namespaces and nothing else: say so,
+        # rather than let a plugin's namespace be missing without a word
+        if factory != MAIN_RPC_FACTORY:
+            reason = "corral does not load RPC interface plugins"
+        elif name != "supervisor":
+            reason = "corral serves Supervisor's main interface as the supervisor namespace only"
+        else:
+            reason = ""
+        if reason:
+            warnings.append(
+                Warning_("warn", f"[{section.name}] is ignored: {reason} {_where(section)}")
+            )
+        result.append(RpcInterfaceConfig(name, factory, tuple(kwargs)))
     return result
+
+
+def _ctlplugins(doc: IniDoc, warnings: list[Warning_]) -> None:
+    for section in doc.sections.values():
+        if section.name.startswith("ctlplugin:"):
+            warnings.append(
+                Warning_(
+                    "warn",
+                    f"[{section.name}] is ignored: corralctl does not load supervisorctl "
+                    f"plugins {_where(section)}",
+                )
+            )
 
 
 def _unknown_sections(doc: IniDoc, warnings: list[Warning_]) -> None:
@@ -551,7 +584,7 @@ def _unknown_sections(doc: IniDoc, warnings: list[Warning_]) -> None:
         warnings.append(
             Warning_(
                 "warn",
-                f"unknown section {name!r} (file: {section.file!r}, line: {section.line}), ignored",
+                f"unknown section {name!r} {_where(section)}, ignored",
             )
         )
 
@@ -578,6 +611,8 @@ def load(
         except ConfigError as exc:
             # corralctl's own section: its mistakes are corralctl's to report, not ours
             warnings.append(Warning_("warn", f"[supervisorctl] section ignored: {exc}"))
+    rpcinterfaces = _rpcinterfaces(doc, env, warnings)
+    _ctlplugins(doc, warnings)
     return Config(
         path=os.path.abspath(path),
         supervisord=supervisord,
@@ -585,7 +620,7 @@ def load(
         unix_servers=tuple(unix),
         inet_servers=tuple(inet),
         ctl=ctl,
-        rpcinterfaces=tuple(_rpcinterfaces(doc, env)),
+        rpcinterfaces=tuple(rpcinterfaces),
         warnings=tuple(dict.fromkeys(warnings)),
         files=tuple(doc.files),
     )

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlparse
 
+from corral.config.loglevels import LEVEL_NAMES
 from corral.config.model import AUTO, AutoRestart
 from corral.wire.events import PARENT
 
 _TRUE = frozenset(("yes", "true", "on", "1"))
 _FALSE = frozenset(("no", "false", "off", "0"))
 _SIZE_SUFFIXES = (("kb", 1024), ("mb", 1024**2), ("gb", 1024**3))
-LOG_LEVELS = ("critical", "error", "warn", "info", "debug", "trace", "blather")
-_SIGNALS = {s.name: s.value for s in signal.Signals if not s.name.startswith("SIG_")}
+# Aliases (SIGIOT, SIGCLD, SIGPOLL) included: 4.3 takes them.
+_SIGNALS = {name: int(sig) for name, sig in signal.Signals.__members__.items()}
 _SIGNAL_NUMBERS = frozenset(_SIGNALS.values())
 T = TypeVar("T")
 
@@ -56,19 +57,34 @@ def octal(text: str) -> int:
         raise ValueError(f"{text} can not be converted to an octal type")
 
 
-def signal_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        name = text.strip().upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        if name not in _SIGNALS:
-            raise ValueError(f"value {text!r} is not a valid signal name")
-        return _SIGNALS[name]
+def parse_signal(value: str | int) -> int:
+    """The one reader of a signal (stopsignal=, signalProcess): a name with or without SIG,
+    any case, or the number of a named signal; ValueError with 4.3's message otherwise.
+    0 is refused (4.3 takes it: a stop signal that does nothing); so are the unnamed
+    real-time numbers, as in 4.3."""
+    if isinstance(value, int):
+        number = value
+    else:
+        try:
+            number = int(value)
+        except ValueError:
+            name = value.strip().upper()
+            if not name.startswith("SIG"):
+                name = "SIG" + name
+            if name not in _SIGNALS:
+                raise ValueError(f"value {value!r} is not a valid signal name") from None
+            return _SIGNALS[name]
     if number not in _SIGNAL_NUMBERS:
-        raise ValueError(f"value {text!r} is not a valid signal number")
+        raise ValueError(f"value {value!r} is not a valid signal number")
     return number
+
+
+def signal_name(number: int) -> str:
+    """'SIGTERM' for 15; 'signal 40' for a number without a name (as 4.3 prints them)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def exit_codes(text: str) -> tuple[int, ...]:
@@ -102,7 +118,7 @@ def key_value_pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def log_level(text: str) -> str:
     lowered = text.strip().lower()
-    if lowered not in LOG_LEVELS:
+    if lowered not in LEVEL_NAMES:
         raise ValueError(f"bad logging level name {text!r}")
     return lowered
 

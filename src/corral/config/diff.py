@@ -4,8 +4,9 @@ Groups are compared by name and by full `GroupConfig` equality; AUTO log paths s
 literal AUTO in the model, so two reads of the same text compare equal. A pure function of
 two configs: nothing here touches a running group.
 
-`corral.config` imports this module eagerly (its `diff` function shadows the submodule), so
-it stays light: corralctl imports the package too.
+The per-process, per-key plan is `plan.plan_update`, built on this: its `reload_plan` is
+this module's answer. `corral.config` imports this module eagerly (its `diff` function
+shadows the submodule), so it stays light: corralctl imports the package too.
 """
 
 from __future__ import annotations

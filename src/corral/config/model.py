@@ -79,6 +79,11 @@ class ProcessConfig:
     section: str = ""  # e.g. 'program:app', for messages
     extra: tuple[tuple[str, str], ...] = ()  # unknown keys, kept verbatim
 
+    def expects(self, code: int) -> bool:
+        """The one rule for "was this exit expected": a listed exit code. A death by signal
+        (reported as -1) never is, even with exitcodes listing 255."""
+        return code != -1 and code in self.exitcodes
+
 
 @dataclass(frozen=True)
 class FcgiSocketConfig:

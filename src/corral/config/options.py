@@ -11,6 +11,12 @@ config text (computed at load time), or `SameAs(option)` (another option's value
   program  here, program_name, group_name, host_node_name, ENV_*
   process  program + process_num, numprocs (and the program's own environment= as ENV_*)
   socket   here, program_name, ENV_*
+
+`live` says whether a running process can take a changed value without a restart (what
+`update` may apply in place). It means something only for the sections whose processes
+`update` touches ([program:x], [fcgi-program:x], [eventlistener:x], [group:x]); every other
+section is read again only by a full reload. A key whose change adds or removes processes
+(numprocs, [group:x] programs) is live: the processes that stay keep running.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from corral.config import convert as c
 from corral.config.ctlconf import CTL_OPTIONS
+from corral.config.loglevels import LEVELS_TEXT
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Option:
     doc: str
     scope: str = "program"
     required: bool = False
+    live: bool = False
 
 
 def _tempdir() -> str:
@@ -60,7 +68,7 @@ _SUPERVISORD = (
     ),
     _sd("logfile_maxbytes", c.byte_size, "50MB", "Rotate the main log at this size; 0 never."),
     _sd("logfile_backups", c.integer, "10", "Rotated main logs to keep; 0 truncates instead."),
-    _sd("loglevel", c.log_level, "info", "critical, error, warn, info, debug, trace or blather."),
+    _sd("loglevel", c.log_level, "info", f"{LEVELS_TEXT}."),
     _sd("pidfile", c.existing_dirpath, "supervisord.pid", "Where the daemon writes its pid."),
     _sd("umask", c.octal, "022", "umask of the daemon (and so of children without their own)."),
     _sd("nodaemon", c.boolean, "false", "Stay in the foreground."),
@@ -132,8 +140,10 @@ def _pg(
     doc: str,
     scope: str = "program",
     required: bool = False,
+    *,
+    live: bool = False,
 ) -> Option:
-    return Option("program", name, convert, default, doc, scope, required)
+    return Option("program", name, convert, default, doc, scope, required, live)
 
 
 def _channel(ch: str) -> tuple[Option, ...]:
@@ -145,10 +155,29 @@ def _channel(ch: str) -> tuple[Option, ...]:
             f"{ch} log path, AUTO, NONE or syslog.",
             "process",
         ),
-        _pg(f"{ch}_logfile_maxbytes", c.byte_size, "50MB", f"Rotate the {ch} log; 0 never."),
-        _pg(f"{ch}_logfile_backups", c.integer, "10", f"Rotated {ch} logs to keep."),
-        _pg(f"{ch}_capture_maxbytes", c.byte_size, "0", f"{ch} capture mode buffer; 0 off."),
-        _pg(f"{ch}_events_enabled", c.boolean, "false", f"Emit PROCESS_LOG_{ch.upper()}."),
+        _pg(
+            f"{ch}_logfile_maxbytes",
+            c.byte_size,
+            "50MB",
+            f"Rotate the {ch} log; 0 never.",
+            live=True,
+        ),
+        _pg(f"{ch}_logfile_backups", c.integer, "10", f"Rotated {ch} logs to keep.", live=True),
+        _pg(
+            f"{ch}_capture_maxbytes",
+            c.byte_size,
+            "0",
+            f"{ch} capture mode buffer; 0 off.",
+            live=True,
+        ),
+        _pg(
+            f"{ch}_events_enabled",
+            c.boolean,
+            "false",
+            f"Emit PROCESS_LOG_{ch.upper()}.",
+            live=True,
+        ),
+        # the sink set of a channel is fixed when the process is spawned
         _pg(f"{ch}_syslog", c.boolean, "false", f"Also send {ch} to syslog."),
     )
 
@@ -156,18 +185,24 @@ def _channel(ch: str) -> tuple[Option, ...]:
 _PROGRAM = (
     _pg("command", c.string, None, "Command line, split like a shell.", "process", True),
     _pg("process_name", c.string, "%(program_name)s", "Process name pattern.", "process"),
-    _pg("numprocs", c.integer, "1", "How many processes."),
-    _pg("numprocs_start", c.integer, "0", "First process_num."),
-    _pg("priority", c.integer, "999", "Lower starts first and stops last.", "here"),
-    _pg("autostart", c.boolean, "true", "Start when the daemon starts."),
-    _pg("startsecs", c.integer, "1", "Seconds up before RUNNING."),
-    _pg("startretries", c.integer, "3", "Failed starts before FATAL."),
-    _pg("autorestart", c.autorestart, "unexpected", "true, false or unexpected."),
-    _pg("exitcodes", c.exit_codes, "0", "Expected exit codes."),
-    _pg("stopsignal", c.signal_number, "TERM", "Signal sent to stop."),
-    _pg("stopwaitsecs", c.integer, "10", "Seconds to wait before SIGKILL."),
-    _pg("stopasgroup", c.boolean, "false", "Signal the whole process group on stop."),
-    _pg("killasgroup", c.boolean, SameAs("stopasgroup"), "SIGKILL the whole process group."),
+    _pg("numprocs", c.integer, "1", "How many processes.", live=True),
+    _pg("numprocs_start", c.integer, "0", "First process_num.", live=True),
+    _pg("priority", c.integer, "999", "Lower starts first and stops last.", "here", live=True),
+    _pg("autostart", c.boolean, "true", "Start when the daemon starts.", live=True),
+    _pg("startsecs", c.integer, "1", "Seconds up before RUNNING.", live=True),
+    _pg("startretries", c.integer, "3", "Failed starts before FATAL.", live=True),
+    _pg("autorestart", c.autorestart, "unexpected", "true, false or unexpected.", live=True),
+    _pg("exitcodes", c.exit_codes, "0", "Expected exit codes.", live=True),
+    _pg("stopsignal", c.parse_signal, "TERM", "Signal sent to stop.", live=True),
+    _pg("stopwaitsecs", c.integer, "10", "Seconds to wait before SIGKILL.", live=True),
+    _pg("stopasgroup", c.boolean, "false", "Signal the whole process group on stop.", live=True),
+    _pg(
+        "killasgroup",
+        c.boolean,
+        SameAs("stopasgroup"),
+        "SIGKILL the whole process group.",
+        live=True,
+    ),
     _pg("user", c.string, None, "Run as this user (name or uid)."),
     _pg("redirect_stderr", c.boolean, "false", "Send stderr to the stdout log."),
     *_channel("stdout"),
@@ -178,16 +213,29 @@ _PROGRAM = (
     _pg("serverurl", c.string, "AUTO", "SUPERVISOR_SERVER_URL for the child."),
 )
 
+# A listener pool's own keys live in the daemon, not in the listener processes: a change
+# needs no new process (a smaller buffer drops its oldest events, as an overflow does).
 _EVENTLISTENER = (
-    Option("eventlistener", "priority", c.integer, "-1", "Listeners start first.", "here"),
-    Option("eventlistener", "events", c.list_of_strings, None, "Event type names.", required=True),
-    Option("eventlistener", "buffer_size", c.integer, "10", "Event queue length."),
+    Option(
+        "eventlistener", "priority", c.integer, "-1", "Listeners start first.", "here", live=True
+    ),
+    Option(
+        "eventlistener",
+        "events",
+        c.list_of_strings,
+        None,
+        "Event type names.",
+        required=True,
+        live=True,
+    ),
+    Option("eventlistener", "buffer_size", c.integer, "10", "Event queue length.", live=True),
     Option(
         "eventlistener",
         "result_handler",
         c.string,
         "supervisor.dispatchers:default_handler",
         "pkg.module:callable for results.",
+        live=True,
     ),
 )
 
@@ -206,9 +254,11 @@ _FCGI = (
     Option("fcgi-program", "socket_mode", c.socket_mode, "0700", "Mode of a unix socket."),
 )
 
+# The socket of an fcgi-program is bound once per group and inherited: its keys need new
+# processes. A group's membership and priority change no running member.
 _GROUP = (
-    Option("group", "programs", c.list_of_strings, "", "Member program names.", "here"),
-    Option("group", "priority", c.integer, "999", "Group priority.", "here"),
+    Option("group", "programs", c.list_of_strings, "", "Member program names.", "here", live=True),
+    Option("group", "priority", c.integer, "999", "Group priority.", "here", live=True),
 )
 
 _INCLUDE = (
@@ -247,6 +297,12 @@ _INHERITS = {"eventlistener": "program", "fcgi-program": "program"}
 def iter_options() -> Iterator[Option]:
     """Every declared row, in declaration order (for docs and sample configs)."""
     return iter(_ALL)
+
+
+@cache
+def live_keys(kind: str) -> frozenset[str]:
+    """The keys of a section kind that a running process takes without a restart."""
+    return frozenset(name for name, option in options_for(kind).items() if option.live)
 
 
 @cache

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from corral.config.convert import signal_name
 from corral.config.model import AutoRestart, ProcessConfig
 from corral.logs.capture import InputPipe, OutputPump
 from corral.logs.rotating import RotatingFile
@@ -38,11 +39,6 @@ class Want(Enum):
 
     DOWN = "down"
     UP = "up"
-
-
-def is_expected_exit(config: ProcessConfig, code: int) -> bool:
-    """The one rule for "was this exit expected": a listed exit code; a signal never is."""
-    return code != -1 and code in config.exitcodes
 
 
 StateHook = Callable[["Process", ProcessState, ProcessState], None]
@@ -255,11 +251,7 @@ class Process:
             self.sup.log.info(f"spawnerr: {outcome.message}")
             self.handle(Ev.SPAWN_FAILED)
             return
-        if hasattr(outcome, "popen"):  # TEMP until spawn.py drops Popen
-            outcome.popen.returncode = 0
-            self.pid = outcome.popen.pid
-        else:
-            self.pid = outcome.pid  # type: ignore[attr-defined]
+        self.pid = outcome.pid
         self.sup.reaper.watch(self.pid, self._on_exit)
         self._pumps = self.sup.output.attach(self, outcome)
         self._stdin = InputPipe(outcome.stdin_fd) if outcome.stdin_fd is not None else None
@@ -296,8 +288,7 @@ class Process:
         cfg = self.config
         if self.pid:
             self.sup.log.debug(
-                f"killing {self.name} (pid {self.pid}) with signal "
-                f"{signal.Signals(cfg.stopsignal).name}"
+                f"killing {self.name} (pid {self.pid}) with signal {signal_name(cfg.stopsignal)}"
             )
         self._arm(Timer.STOP, cfg.stopwaitsecs)
         self._send(cfg.stopsignal, cfg.stopasgroup)
@@ -370,7 +361,7 @@ class Process:
             self._stdin = None
         code, self.exit_text = describe_status(status)
         self.exitstatus = code
-        self.exit_expected = is_expected_exit(self.config, code)
+        self.exit_expected = self.config.expects(code)
         self.laststop = time.time()
         self.handle(Ev.EXIT)
 

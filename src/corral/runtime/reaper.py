@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from corral.config.convert import signal_name
 from corral.logs.mainlog import MainLog
 
 ExitCallback = Callable[[int], None]
@@ -19,10 +20,7 @@ def describe_status(status: int) -> tuple[int, str]:
     """(exit code as Supervisor reports it, text): -1 and 'terminated by SIGX' for signals."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = f"signal {sig}"
+        name = signal_name(sig)
         text = f"terminated by {name}"
         if os.WCOREDUMP(status):
             text += " (core dumped)"

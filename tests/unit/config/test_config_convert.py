@@ -60,15 +60,67 @@ def test_boolean_rejects(text: str) -> None:
     assert str(info.value) == f"not a valid boolean value: {text!r}"
 
 
-@given(st.sampled_from(sorted(s.name for s in signal.Signals)), st.booleans(), st.booleans())
+# every name, aliases (SIGIOT, SIGCLD, SIGPOLL) included
+@given(st.sampled_from(sorted(signal.Signals.__members__)), st.booleans(), st.booleans())
 def test_signal_names(name: str, strip_sig: bool, lower: bool) -> None:
     text = name[3:] if strip_sig else name
-    assert convert.signal_number(text.lower() if lower else text) == signal.Signals[name]
+    assert convert.parse_signal(text.lower() if lower else text) == signal.Signals[name]
 
 
-@given(st.sampled_from(sorted(int(s) for s in signal.Signals)))
-def test_signal_numbers(number: int) -> None:
-    assert convert.signal_number(str(number)) == number
+@given(st.sampled_from(sorted(int(s) for s in signal.Signals)), st.booleans())
+def test_signal_numbers(number: int, as_text: bool) -> None:
+    assert convert.parse_signal(str(number) if as_text else number) == number
+
+
+def test_signal_aliases_as_4_3() -> None:
+    # 4.3 reads stopsignal=IOT; corral refused it before parse_signal took aliases
+    assert [convert.parse_signal(n) for n in ("IOT", "cld", " SIGPOLL ")] == [
+        signal.SIGABRT,
+        signal.SIGCHLD,
+        signal.SIGIO,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("BOGUS", "value 'BOGUS' is not a valid signal name"),
+        ("SIG_IGN", "value 'SIG_IGN' is not a valid signal name"),
+        ("RTMIN+1", "value 'RTMIN+1' is not a valid signal name"),
+        ("0", "value '0' is not a valid signal number"),
+        ("40", "value '40' is not a valid signal number"),  # unnamed real-time, as 4.3
+        (99999, "value 99999 is not a valid signal number"),
+        (-1, "value -1 is not a valid signal number"),
+    ],
+)
+def test_parse_signal_rejects(value: str | int, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        convert.parse_signal(value)
+    assert str(info.value) == message
+
+
+def test_signal_name() -> None:
+    assert convert.signal_name(15) == "SIGTERM"
+    assert convert.signal_name(6) == "SIGABRT"  # the canonical name, not the IOT alias
+    assert convert.signal_name(40) == "signal 40"
+
+
+def test_log_level_names_are_the_one_list() -> None:
+    from corral.config.loglevels import LEVEL_CODES, LEVELS, LEVELS_TEXT, level_number
+    from corral.config.options import options_for
+
+    assert tuple(LEVELS) == ("critical", "error", "warn", "info", "debug", "trace", "blather")
+    assert set(LEVEL_CODES) == set(LEVELS.values())
+    assert LEVELS_TEXT == "critical, error, warn, info, debug, trace or blather"
+    assert options_for("supervisord")["loglevel"].doc == LEVELS_TEXT + "."
+    for name, number in LEVELS.items():
+        assert convert.log_level(name.upper()) == name
+        assert level_number(name.upper()) == number
+    assert level_number("warning") == 30  # callers' alias; config text refuses it, as 4.3
+    with pytest.raises(ValueError, match="bad logging level name 'warning'"):
+        convert.log_level("warning")
+    with pytest.raises(ValueError, match="unknown log level 'crit'"):
+        level_number("crit")
 
 
 @given(st.lists(st.integers(0, 255), max_size=5))

@@ -350,6 +350,50 @@ def test_servers_ctl_and_rpcinterface(write: Write, tmp_path: Path) -> None:
     assert rpc.kwargs == (("retries", "/home/tester"),)
 
 
+def test_plugin_sections_are_warned_about_by_name(write: Write) -> None:
+    main = "supervisor.rpcinterface:make_main_rpcinterface"
+    path = write(f"""
+        [supervisord]
+        [rpcinterface:supervisor]
+        supervisor.rpcinterface_factory = {main}
+        [rpcinterface:twiddler]
+        supervisor.rpcinterface_factory = supervisor_twiddler.rpcinterface:make_twiddler
+        [rpcinterface:again]
+        supervisor.rpcinterface_factory = {main}
+        [ctlplugin:quick]
+        supervisor.ctl_factory = supervisor_quick:make_quick_controllerplugin
+        """)
+    cfg = load(path, environ=ENV)
+    # the plugin need not be importable: corral never loads it, so it only says so
+    assert [r.name for r in cfg.rpcinterfaces] == ["supervisor", "twiddler", "again"]
+    assert [(w.level, w.message) for w in cfg.warnings] == [
+        (
+            "warn",
+            "[rpcinterface:twiddler] is ignored: corral does not load RPC interface plugins "
+            f"(file: {path!r}, line: 4)",
+        ),
+        (
+            "warn",
+            "[rpcinterface:again] is ignored: corral serves Supervisor's main interface as the "
+            f"supervisor namespace only (file: {path!r}, line: 6)",
+        ),
+        (
+            "warn",
+            "[ctlplugin:quick] is ignored: corralctl does not load supervisorctl plugins "
+            f"(file: {path!r}, line: 8)",
+        ),
+    ]
+
+
+def test_the_main_rpcinterface_alone_is_not_warned_about(write: Write) -> None:
+    path = write("""
+        [supervisord]
+        [rpcinterface:supervisor]
+        supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+        """)
+    assert load(path, environ=ENV).warnings == ()
+
+
 def test_unknown_keys_and_sections_kept_and_warned(write: Write) -> None:
     path = write("[supervisord]\n[program:x]\ncommand=c\nDepends_On=db\n[weird:thing]\na=1\n")
     cfg = load(path, environ=ENV)
@@ -451,3 +495,16 @@ def test_paths_are_absolute(
     assert cfg.supervisord.logfile == str(tmp_path / "logs" / "sd.log")
     assert _proc(cfg, "a").stdout.logfile == str(tmp_path / "logs" / "a.log")
     assert cfg.path == str(tmp_path / "supervisord.conf")
+
+
+def test_expects_is_the_one_rule_for_an_expected_exit(write: Write) -> None:
+    cfg = _load(
+        write,
+        "[supervisord]\n[program:a]\ncommand=c\n[program:b]\ncommand=c\nexitcodes=2,255\n"
+        "[program:c]\ncommand=c\nexitcodes=\n",
+    )
+    a, b, c = (_proc(cfg, name) for name in "abc")
+    assert (a.expects(0), a.expects(1), a.expects(-1)) == (True, False, False)
+    assert (b.expects(0), b.expects(2), b.expects(255)) == (False, True, True)
+    assert not b.expects(-1)  # a death by signal is never expected
+    assert not any(c.expects(code) for code in (0, 1, -1))

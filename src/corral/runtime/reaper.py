@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from corral.config.convert import signal_name
 from corral.logs.mainlog import MainLog
+from corral.runtime.spawn import reap_gate
 
 ExitCallback = Callable[[int], None]
 
@@ -44,16 +45,22 @@ class Reaper:
         loop.remove_signal_handler(signal.SIGCHLD)
 
     def reap(self) -> None:
-        """Collect every child that has exited; called from the loop, never from a handler."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            except InterruptedError:
-                continue
-            if pid == 0:
-                return
+        """Collect every child that has exited; called from the loop, never from a handler.
+        The waitpid loop runs inside `reap_gate`, so it never takes a child whose failed
+        exec a spawn call is waiting for; the callbacks run after it (they may spawn)."""
+        done: list[tuple[int, int]] = []
+        with reap_gate:
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+                if pid == 0:
+                    break
+                done.append((pid, status))
+        for pid, status in done:
             callback = self._watched.pop(pid, None)
             if callback is None:
                 _, text = describe_status(status)

@@ -174,8 +174,11 @@ class OutputPump:
         on_capture: Callable[[bytes], None] | None = None,
         on_error: Callable[[OSError], None] | None = None,
         on_end: Callable[[], None] | None = None,
+        on_recover: Callable[[int], None] | None = None,
     ) -> None:
         self._fd = fd
+        self._on_recover = on_recover  # told the bytes lost when the sink takes writes again
+        self._lost = 0
         self._on_end = on_end  # told once, at EOF or close: flush what waits for more data
         self._on_error = on_error
         self._sink_failing = False
@@ -310,7 +313,7 @@ class OutputPump:
         except OSError as exc:
             self._report(exc)
         else:
-            self._sink_failing = False
+            self._recovered()
         return True
 
     def _deliver(self, data: bytes) -> None:
@@ -334,11 +337,19 @@ class OutputPump:
                 self._sink.write(data)
             except OSError as exc:
                 # Keep draining the pipe (the child must not block) and say so once.
+                self._lost += len(data)
                 self._report(exc)
             else:
-                self._sink_failing = False
+                self._recovered()
         if self._on_data is not None:
             self._on_data(data)
+
+    def _recovered(self) -> None:
+        if self._sink_failing:
+            self._sink_failing = False
+            lost, self._lost = self._lost, 0
+            if self._on_recover is not None:
+                self._on_recover(lost)
 
     def _report(self, exc: OSError) -> None:
         if not self._sink_failing:

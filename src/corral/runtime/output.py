@@ -148,9 +148,24 @@ class OutputRouter:
         def eof() -> None:
             proc.pump_ended(pump)
 
+        path = proc.stdout_logfile if channel == "stdout" else proc.stderr_logfile
+        log = sup.log
+
+        def failing(exc: OSError) -> None:
+            # once per episode (the pump says so only on the first failed write)
+            log.error(
+                f"can't write {proc.name} {channel} log {path}: {exc.strerror or exc}; "
+                "its output is lost until the file can be written again"
+            )
+
+        def recovered(lost: int) -> None:
+            log.warn(f"{proc.name} {channel} log {path} writable again; {lost} bytes were lost")
+
         pump = OutputPump(
             fd,
             sink,
+            on_error=failing,
+            on_recover=recovered,
             on_eof=eof,
             on_data=on_data,
             on_end=on_end,

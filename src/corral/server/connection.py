@@ -1,14 +1,16 @@
 """One HTTP/1.1 connection on asyncio streams, framed by h11; handlers see Request/Response.
 
 h11 parses and frames (including HTTP/1.0, keep-alive, pipelining and chunked bodies);
-this module owns the loop around it: reading with an idle timeout, the request body limit,
-the answer to malformed input, and streaming responses that end when the client leaves.
+this module owns the loop around it: the time a client gets for each part of a request
+(idle timeout, head deadline, body deadline with a minimum rate), the size limits, the answer
+to malformed input, and streaming responses that end when the client leaves.
 
     Request         what a handler gets (head now, body on `await read()`)
     Response        what a handler returns: bytes, or an async iterator of chunks
     Handler         Request -> Response
-    Limits          body / head sizes and the idle timeout
-    serve_connection(reader, writer, handler, limits, server_name)
+    Limits          every limit of the HTTP layer, in one place (sizes, times, counts)
+    Phase           how a connection tells its owner whether it may be closed to make room
+    serve_connection(reader, writer, handler, limits, server_name, error_page, phase)
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import h11
 
 _READ = 64 * 1024
+# After refusing a request whose body is still coming: how long, and how much of it, to read
+# before closing (Apache's and nginx's "lingering close").
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -43,10 +50,52 @@ class Limits:
     max_head: int = 64 * 1024  # request line + headers; larger gets 431
     # Seconds a client may stay silent between requests or inside one before it is dropped.
     idle_timeout: float = 60.0
+    # Seconds from the first byte of a request to the end of its head, however the bytes
+    # trickle in (a slowloris client sending a byte a minute gets 408 and is closed).
+    head_timeout: float = 10.0
+    # A body must arrive within body_timeout seconds plus one second per body_min_rate
+    # bytes received (Apache's mod_reqtimeout rule): 16 MiB may take 10 s + 17 min.
+    body_timeout: float = 10.0
+    body_min_rate: int = 16 * 1024
+    # Open connections per daemon (None: derived from RLIMIT_NOFILE, see server.accept).
+    # At the cap, the connection waiting longest for a request (keep-alive idle, or its head
+    # still coming in) is closed to make room; with none, the new one gets 503.
+    max_connections: int | None = None
+    max_followers: int = 64  # concurrent /logtail and /mainlogtail streams; more get 503
 
 
-class BodyTooLarge(Exception):
-    """Raised by Request.read(); the connection answers 413 and closes."""
+class RequestRefused(Exception):
+    """Raised by Request.read(); the connection answers `status` and closes."""
+
+    status = 400
+
+
+class BodyTooLarge(RequestRefused):
+    status = 413
+
+
+class RequestTimeout(RequestRefused):
+    """The body did not arrive in time (idle timeout or body deadline)."""
+
+    status = 408
+
+
+class Phase(Protocol):
+    """What serve_connection reports to the owner of its connection."""
+
+    def awaiting(self) -> None:
+        """Between requests or inside a head: the connection may be closed to make room."""
+
+    def busy(self) -> None:
+        """A request is being read, handled or answered: leave the connection alone."""
+
+
+class _NoPhase:
+    def awaiting(self) -> None:
+        pass
+
+    def busy(self) -> None:
+        pass
 
 
 @dataclass
@@ -103,13 +152,24 @@ class Request:
             self._writer.write(
                 self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
             )
+        limits = self._limits
         parts: list[bytes] = []
         size = 0
+        loop = asyncio.get_running_loop()
+        start = loop.time() + limits.body_timeout
         while True:
-            event = await _next_event(self._conn, self._reader, self._limits.idle_timeout)
-            if isinstance(event, h11.Data):
+            event = self._conn.next_event()
+            if event is h11.NEED_DATA:
+                deadline = start + size / limits.body_min_rate
+                try:
+                    async with asyncio.timeout_at(min(deadline, loop.time() + limits.idle_timeout)):
+                        data = await self._reader.read(_READ)
+                except TimeoutError:
+                    raise RequestTimeout from None
+                self._conn.receive_data(data)  # b'' is EOF
+            elif isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > self._limits.max_body:
+                if size > limits.max_body:
                     raise BodyTooLarge
                 parts.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
@@ -123,16 +183,50 @@ class Request:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def _next_event(
-    conn: h11.Connection, reader: asyncio.StreamReader, timeout: float
+class _HeadTimeout(Exception):
+    """The head did not arrive within Limits.head_timeout of its first byte."""
+
+
+async def _next_request(
+    conn: h11.Connection, reader: asyncio.StreamReader, limits: Limits
 ) -> h11.Event | type[h11.PAUSED]:
+    """The next request head. Silence is allowed for idle_timeout (then TimeoutError), and
+    once the head's first byte is in, the rest must follow within head_timeout, however it
+    trickles in (then _HeadTimeout)."""
+    loop = asyncio.get_running_loop()
+    # pipelined bytes already in hand start the clock at once
+    deadline = loop.time() + limits.head_timeout if conn.trailing_data[0] else None
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
             return event  # type: ignore[return-value]
-        async with asyncio.timeout(timeout):
-            data = await reader.read(_READ)
+        idle_end = loop.time() + limits.idle_timeout
+        if deadline is None or idle_end < deadline:
+            async with asyncio.timeout_at(idle_end):
+                data = await reader.read(_READ)
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await reader.read(_READ)
+            except TimeoutError:
+                raise _HeadTimeout from None
+        if deadline is None:
+            deadline = loop.time() + limits.head_timeout
         conn.receive_data(data)  # b'' is EOF
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After an answer that ends the connection before its request body was read (401,
+    413): stop sending, then drop what the client still sends for a moment. Closing at
+    once would fail the client's write of its body and, on TCP, reset the connection,
+    taking our answer with it."""
+    with contextlib.suppress(OSError, TimeoutError):
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_SECONDS):
+            received = 0
+            while received < LINGER_BYTES and (data := await reader.read(_READ)):
+                received += len(data)
 
 
 def _reason(status: int) -> bytes:
@@ -149,22 +243,27 @@ async def serve_connection(
     limits: Limits,
     server_name: str,
     error_page: Callable[[int], Response],
+    phase: Phase | None = None,
 ) -> None:
     """Answer requests on one connection until either side closes it or it idles out.
 
-    Cancelling the task running this closes the connection at once (server shutdown).
+    Cancelling the task running this closes the connection at once (server shutdown, or
+    the owner making room while `phase` says the connection is awaiting a request).
     """
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head)
+    phase = phase or _NoPhase()
     try:
         while True:
-            event = await _next_event(conn, reader, limits.idle_timeout)
+            phase.awaiting()
+            event = await _next_request(conn, reader, limits)
+            phase.busy()
             if not isinstance(event, h11.Request):
                 return  # ConnectionClosed (or PAUSED, which a finished cycle never leaves)
             request = Request(event, conn, reader, writer, limits)
             try:
                 response = await handler(request)
-            except BodyTooLarge:
-                response = error_page(413)
+            except RequestRefused as exc:
+                response = error_page(exc.status)
                 response.close = True
             except Exception:  # a handler's bug: the client still gets an answer
                 response = error_page(500)
@@ -173,18 +272,27 @@ async def serve_connection(
                 # Drain what the handler did not read, so the next request parses.
                 try:
                     await request.read()
-                except BodyTooLarge:
+                except RequestRefused:
                     response.close = True
-            await _send(conn, reader, writer, request, response, limits, server_name)
+            try:
+                await _send(conn, reader, writer, request, response, limits, server_name)
+            finally:
+                if response.stream is not None:
+                    await _aclose(response.stream)  # even if it never started
+            if response.close and conn.their_state is h11.SEND_BODY and response.status != 408:
+                phase.awaiting()  # only draining now: fine to close at once to make room
+                await _linger(reader, writer)
             if response.stream is not None or response.close:
                 return
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return  # MUST_CLOSE: HTTP/1.0 or 'Connection: close'
             conn.start_next_cycle()
-    except h11.RemoteProtocolError as exc:
+    except (h11.RemoteProtocolError, _HeadTimeout) as exc:
+        phase.busy()
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            status = 408 if isinstance(exc, _HeadTimeout) else exc.error_status_hint
             with contextlib.suppress(OSError, h11.LocalProtocolError, TimeoutError):
-                response = error_page(exc.error_status_hint)
+                response = error_page(status)
                 response.close = True
                 await _send(conn, reader, writer, None, response, limits, server_name)
     except (OSError, TimeoutError, h11.LocalProtocolError):
@@ -216,7 +324,7 @@ async def _send(
     )
     writer.write(conn.send(head) or b"")
     if response.stream is not None:
-        await _stream(conn, reader, writer, response.stream)
+        await _stream(conn, reader, writer, response.stream, limits.idle_timeout)
         return
     if response.body and not (request is not None and request.method == "HEAD"):
         writer.write(conn.send(h11.Data(data=response.body)) or b"")
@@ -230,17 +338,23 @@ async def _stream(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     chunks: AsyncIterator[bytes],
+    timeout: float,
 ) -> None:
     """Send chunks until they end or the client closes its side; the connection is then
-    closed, so what the client sends meanwhile is read only to notice it leaving."""
+    closed, so what the client sends meanwhile is read only to notice it leaving. A client
+    that reads nothing for `timeout` seconds while chunks wait is dropped."""
+
+    async def drain() -> None:
+        async with asyncio.timeout(timeout):
+            await writer.drain()
 
     async def pump() -> None:
         async for chunk in chunks:
             if chunk:
                 writer.write(conn.send(h11.Data(data=chunk)) or b"")
-                await writer.drain()
+                await drain()
         writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
+        await drain()
 
     async def until_eof() -> None:
         while await reader.read(_READ):
@@ -254,6 +368,10 @@ async def _stream(
         for task in (sending, watching):
             task.cancel()
         await asyncio.gather(sending, watching, return_exceptions=True)
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()  # e.g. the log follower's open file
+        await _aclose(chunks)  # e.g. the log follower's open file
+
+
+async def _aclose(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -9,7 +9,8 @@ Each server answers the same routes (checked in 4.3's order, by path prefix):
     anything else   the web UI hook when given, else 404
 
 Servers differ only in their credentials: each wraps the same Routes in its own auth check.
-Connections are served by corral.server.connection (h11 on asyncio streams).
+Connections are accepted by corral.server.accept (the connection cap) and served by
+corral.server.connection (h11 on asyncio streams); every limit is a field of Limits.
 
     ServerError     a socket cannot be bound (message worded as supervisord's usage errors)
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,17 +30,18 @@ from corral.api.dispatch import BadRequest, Registry
 from corral.config.model import Config
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
+from corral.server.accept import Gate, Slot, connection_cap
 from corral.server.auth import make_auth, require
 from corral.server.connection import (
-    BodyTooLarge,
     Handler,
     Limits,
     Request,
+    RequestRefused,
     Response,
     http_date,
     serve_connection,
 )
-from corral.server.sockets import ANOTHER_PROGRAM, BACKLOG, Bound, ServerError, bind_all
+from corral.server.sockets import ANOTHER_PROGRAM, Bound, ServerError, bind_all
 from corral.server.sockets import sections as _sections
 
 if TYPE_CHECKING:
@@ -57,33 +59,64 @@ _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
+    408: "Request Timeout",
     413: "Request Entity Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
+# Request bodies in the main log: at most this many bytes of them, then their size.
+LOGGED_BODY = 1024
 
 
-def error_page(status: int) -> Response:
-    """The small HTML error document 4.3 sends with 400/401/404/500."""
+def error_page(status: int, detail: str = "") -> Response:
+    """The small HTML error document 4.3 sends with 400/401/404/500 (`detail`: one more
+    paragraph, for the errors 4.3 never sends)."""
     reason = _REASONS.get(status, "Error")
+    extra = f"<p>{detail}</p>" if detail else ""
     body = (
         "<html><head><title>Error response</title></head><body>"
-        f"<h1>Error response</h1><p>Error code {status}.</p><p>Message: {reason}.</p>"
+        f"<h1>Error response</h1><p>Error code {status}.</p><p>Message: {reason}.</p>{extra}"
         "</body></html>\n"
     )
     return Response(status, body.encode(), {"Content-Type": "text/html"})
+
+
+def _too_many_connections() -> bytes:
+    """Sent unasked to a connection refused at the cap, before it could send a request."""
+    page = error_page(503, "Too many connections are busy; try again later.")
+    head = (
+        f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER}\r\nDate: {http_date()}\r\n"
+        f"Content-Type: text/html\r\nContent-Length: {len(page.body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + page.body
+
+
+def excerpt(body: bytes) -> str:
+    """A request body as the log shows it: repr() of its first LOGGED_BODY bytes."""
+    if len(body) <= LOGGED_BODY:
+        return repr(body)
+    return f"{body[:LOGGED_BODY]!r}... ({len(body)} bytes)"
 
 
 class Routes:
     """The handlers, shared by every server of one daemon."""
 
     def __init__(
-        self, sup: SupervisorLike, registry: Registry, log: LoggerLike, ui: UiHandler | None
+        self,
+        sup: SupervisorLike,
+        registry: Registry,
+        log: LoggerLike,
+        ui: UiHandler | None,
+        max_followers: int = Limits.max_followers,
     ) -> None:
         self.sup = sup
         self.registry = registry
         self.log = log
         self.ui = ui
+        self.max_followers = max_followers
+        self.followers = 0  # open log tail streams, on every server of the daemon
 
     async def dispatch(self, request: Request) -> Response:
         path = request.path
@@ -98,8 +131,8 @@ class Routes:
         if self.ui is not None:
             try:
                 response = await self.ui(request)
-            except BodyTooLarge:
-                raise  # the connection answers 413
+            except RequestRefused:
+                raise  # the connection answers 413 or 408
             except Exception as exc:
                 self.log.critical(f"Handling {request.method} {request.target} raised: {exc!r}")
                 return error_page(500)
@@ -114,10 +147,10 @@ class Routes:
         try:
             answer = await self.registry.handle(body)
         except BadRequest as exc:
-            self.log.error(f"XML-RPC request data {body!r} is invalid: {exc}")
+            self.log.error(f"XML-RPC request data {excerpt(body)} is invalid: {exc}")
             return error_page(400)
         except Exception as exc:  # Registry.handle converts errors; this is the last guard
-            self.log.critical(f"Handling XML-RPC request with data {body!r} raised: {exc!r}")
+            self.log.critical(f"Handling XML-RPC request with data {excerpt(body)} raised: {exc!r}")
             return error_page(500)
         return Response(200, answer, {"Content-Type": "text/xml"})
 
@@ -149,25 +182,44 @@ class Routes:
             mtime = os.stat(path).st_mtime
         except OSError:
             return error_page(404)
+        if self.followers >= self.max_followers:
+            detail = (
+                f"Too many log tails are open ({self.max_followers}, the limit); "
+                "close one or try again later."
+            )
+            return error_page(503, detail)
         headers = {
             "Content-Type": "text/plain;charset=utf-8",
             "Last-Modified": http_date(mtime),
             **extra,
         }
-        return Response(200, headers=headers, stream=_chunks(path))
+        return Response(200, headers=headers, stream=_Follower(self, path))
 
 
-async def _chunks(path: str) -> AsyncIterator[bytes]:
-    lines = follow(path)
-    try:
-        async for chunk in lines:
-            yield chunk
-    except LogReadError:
-        pass  # the log vanished between stat and open
-    finally:
-        aclose = getattr(lines, "aclose", None)
-        if aclose is not None:
-            await aclose()  # closes the file now, even when we are closed mid-stream
+class _Follower:
+    """A log tail stream, counted in Routes.followers from now until aclose() (which the
+    connection calls however the stream ends, even if it never started)."""
+
+    def __init__(self, routes: Routes, path: str) -> None:
+        self._routes = routes
+        self._lines = follow(path)
+        self._open = True
+        routes.followers += 1
+
+    def __aiter__(self) -> _Follower:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._lines)
+        except LogReadError:
+            raise StopAsyncIteration from None  # the log vanished between stat and open
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._routes.followers -= 1
+            await self._lines.aclose()  # type: ignore[attr-defined]  # closes the file now
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -178,43 +230,29 @@ class HttpServers:
     """The running servers; close() stops them, ends every open connection (log tails
     included) and removes the socket files we made."""
 
+    gate: Gate
     limits: Limits = field(default_factory=Limits)
-    servers: list[asyncio.Server] = field(default_factory=list)
     sockets: list[socket.socket] = field(default_factory=list)
     unix_files: list[tuple[str, int]] = field(default_factory=list)  # (path, inode)
     urls: list[str] = field(default_factory=list)
-    # every connection's task, owned here: cancelled and awaited by close()
-    connections: set[asyncio.Task[None]] = field(default_factory=set)
-    closing: bool = False
 
-    async def serve(self, sock: socket.socket, handler: Handler) -> None:
-        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if self.closing:
-                writer.transport.abort()
-                return
-            task = asyncio.ensure_future(
-                serve_connection(reader, writer, handler, self.limits, SERVER, error_page)
-            )
-            self.connections.add(task)
-            task.add_done_callback(self.connections.discard)
+    @property
+    def connections(self) -> set[asyncio.Task[None]]:
+        """Every connection's task, owned by the gate: cancelled and awaited by close()."""
+        return self.gate.tasks
 
-        if sock.family == socket.AF_UNIX:
-            server = await asyncio.start_unix_server(accept, sock=sock, backlog=BACKLOG)
-        else:
-            server = await asyncio.start_server(accept, sock=sock, backlog=BACKLOG)
-        self.servers.append(server)
+    def serve(self, sock: socket.socket, handler: Handler) -> None:
+        limits = self.limits
+
+        def serve_one(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
+        ) -> Awaitable[None]:
+            return serve_connection(reader, writer, handler, limits, SERVER, error_page, slot)
+
+        self.gate.listen(sock, serve_one)
 
     async def close(self) -> None:
-        self.closing = True
-        for server in self.servers:
-            server.close()
-        tasks = list(self.connections)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for server in self.servers:
-            await server.wait_closed()
-        self.servers.clear()
+        await self.gate.close()
         for sock in self.sockets:
             sock.close()
         self.sockets.clear()
@@ -239,8 +277,11 @@ async def start_servers(
 ) -> HttpServers:
     """Serve every configured HTTP server, on `bound` sockets when the daemon bound them
     early (so it could refuse to start before spawning anything), else binding now."""
-    routes = Routes(sup, registry or make_registry(sup, mainlog), mainlog, ui)
-    servers = HttpServers(limits or Limits())
+    limits = limits or Limits()
+    registry = registry or make_registry(sup, mainlog)
+    routes = Routes(sup, registry, mainlog, ui, limits.max_followers)
+    gate = Gate(connection_cap(limits), mainlog, _too_many_connections)
+    servers = HttpServers(gate, limits)
     try:
         for b in bound if bound is not None else bind_all(config):
             servers.sockets.append(b.sock)
@@ -256,7 +297,7 @@ async def start_servers(
                 )
             else:
                 handler = require(auth, routes.dispatch, lambda: error_page(401))
-            await servers.serve(sock, handler)
+            servers.serve(sock, handler)
     except BaseException:
         await servers.close()
         raise

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.wire.xmlrpc import loads_call
+from corral.wire.xmlrpc import MAX_DEPTH, loads_call
 
 # -- the reading corrald had before it dropped ElementTree, kept as the oracle ------------------
 
@@ -195,6 +195,19 @@ def one(value: str) -> bytes:
     return CALL.format(f"<param>{value}</param>").encode()
 
 
+def nested_arrays(depth: int, inner: str = "") -> bytes:
+    return one("<value><array><data>" * depth + inner + "</data></array></value>" * depth)
+
+
+def nested_structs(depth: int) -> bytes:
+    return one(
+        "<value><struct>"
+        + "<member><name>k</name><value><struct>" * depth
+        + "</struct></value></member>" * depth
+        + "</struct></value>"
+    )
+
+
 ODD = [
     b"<methodCall><methodName>x.y</methodName></methodCall>",
     b"<methodCall><methodName> </methodName></methodCall>",
@@ -268,17 +281,12 @@ ODD = [
     b"</methodName><params><param><value>&e;</value></param></params></methodCall>",
     b'<?xml version="1.0"?><!DOCTYPE m SYSTEM "m.dtd"><methodCall><methodName>x.y'
     b"</methodName><params><param><value>&e;</value></param></params></methodCall>",
-    *(
-        b"<methodCall><methodName>x.y</methodName><params><param>"
-        + b"<value><array><data>" * depth
-        + b"</data></array></value>" * depth
-        + b"</param></params></methodCall>"
-        for depth in (300, 3000)  # answered; too deep (a RecursionError, HTTP 500)
-    ),
+    *(nested_arrays(depth) for depth in (10, 160)),
+    *(nested_structs(depth) for depth in (10, 160)),
 ]
 
 
-@pytest.mark.parametrize("body", ODD)
+@pytest.mark.parametrize("body", ODD, ids=lambda body: body[:90].decode("utf-8", "replace"))
 def test_odd_requests_are_answered_as_before(body: bytes) -> None:
     assert repr(outcome(ours, body)) == repr(outcome(reference, body))  # repr: nan != nan
 
@@ -290,3 +298,22 @@ def test_the_log_says_why_a_request_was_refused() -> None:
         loads_call(b"not xml")
     with pytest.raises(ValueError, match=r"^unmarshallable: invalid literal for int"):
         loads_call(one("<value><int>z</int></value>"))
+
+
+def test_nesting_past_max_depth_is_refused_like_malformed_xml() -> None:
+    """4.3 reads any depth; corrald's reading recurses, so it stops at MAX_DEPTH elements
+    (an HTTP 400, as for malformed XML) instead of failing with a RecursionError (a 500)."""
+    # methodCall, params, param, then three elements per array, then the innermost value
+    fits = (MAX_DEPTH - 4) // 3
+    value: Any = [1]
+    for _ in range(fits - 1):
+        value = [value]
+    assert loads_call(nested_arrays(fits, "<value><int>1</int></value>")) == ("x.y", [value])
+    for body in (
+        nested_arrays(fits + 1, "<value><int>1</int></value>"),
+        nested_arrays(100_000),
+        nested_structs(100_000),
+    ):
+        with pytest.raises(ValueError, match=r"^unmarshallable: elements nested deeper than 512$"):
+            loads_call(body)
+    assert MAX_DEPTH == 512

@@ -107,3 +107,20 @@ def test_values_xml_rpc_cannot_carry_are_refused() -> None:
         rpcwire.dumps_call("m", [{1: 2}])
     with pytest.raises(TypeError):
         rpcwire.dumps_call("m", [object()])
+
+
+def test_an_answer_of_any_depth_is_read_without_recursion() -> None:
+    """As xmlrpc.client's stack-based reader: no depth limit on what a server sends."""
+    depth = 100_000
+    body = (
+        b"<methodResponse><params><param>"
+        + b"<value><array><data>" * depth
+        + b"</data></array></value>" * depth
+        + b"</param></params></methodResponse>"
+    )
+    value = rpcwire.loads_response(body)
+    seen = 0
+    while isinstance(value, list):
+        seen += 1
+        value = value[0] if value else None
+    assert seen == depth

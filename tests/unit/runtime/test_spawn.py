@@ -417,8 +417,9 @@ RACE = """
     import dataclasses
     from corral.config import load
     from corral.logs.mainlog import MainLog
+    import corral.runtime.reaper
     from corral.runtime.reaper import Reaper
-    from corral.runtime.spawn import SpawnFailure, reap_gate, spawn
+    from corral.runtime.spawn import SpawnFailure, spawn
 
     tmp, gated = sys.argv[1], sys.argv[2] == "gated"
     conf = tmp + "/c.conf"
@@ -439,12 +440,14 @@ RACE = """
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
+    if not gated:  # the control: the reaper as it was before the gate
+        corral.runtime.reaper.reap_gate = contextlib.nullcontext()
+
     def reap_loop():
         while not stop.is_set():
             if select.select([wake_r], [], [], 0.05)[0]:
                 os.read(wake_r, 4096)
-            with reap_gate if gated else contextlib.nullcontext():
-                reaper.reap()
+            reaper.reap()
 
     t = threading.Thread(target=reap_loop)
     t.start()

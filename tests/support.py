@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import signal
@@ -11,9 +12,12 @@ import sys
 import textwrap
 import time
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
+
+import psutil
+import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -68,6 +72,53 @@ def rpc_proxy(sock_path: str) -> Any:
     return OneShotRPC(sock_path)
 
 
+def missing_test_extra(what: str) -> NoReturn:
+    """Fail, never skip, when a declared test dependency is absent: a skipped compatibility
+    test would read as a pass on a machine that cannot run it."""
+    pytest.fail(
+        f"{what} is not installed, and the tests need it (a declared test extra); "
+        "run: python3 -m pip install -e '.[test]'",
+        pytrace=False,
+    )
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the loop would sleep, and then straight to
+    its next timer: delays, backoffs and timeouts run exact and at once, however loaded the
+    machine (an injectable clock for code that takes its loop's time). For code that does no
+    real I/O: a loop left with nothing to wait for but I/O is a deadlock, and raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._now = 0.0
+        selector = self._selector  # type: ignore[attr-defined]
+        real_select = selector.select
+
+        def select(timeout: float | None = None) -> Any:
+            if timeout is None:
+                raise RuntimeError("nothing scheduled: the loop would wait forever")
+            self._now += max(timeout, 0.0)
+            return real_select(0)
+
+        selector.select = select
+
+    def time(self) -> float:
+        return self._now
+
+
+T = TypeVar("T")
+
+
+def run_in_virtual_time(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coro)` on a VirtualClockLoop."""
+    loop = VirtualClockLoop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def prog(name: str, command: str, **opts: object) -> str:
     """A [program:name] section for a test config."""
     lines = [f"[program:{name}]", f"command={command}"]
@@ -89,6 +140,104 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def signal_disposition(pid: int, sig: int) -> str:
+    """'caught', 'ignored' or 'default': what process `pid` does with `sig` right now.
+
+    A test that stops a program which traps or ignores a signal must wait for this first: a
+    signal sent before the shell has run its `trap` line takes the default action."""
+    bit = 1 << (sig - 1)
+    masks: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("SigCgt", "SigIgn"):
+                    masks[key] = int(value, 16)
+    except FileNotFoundError:
+        return "gone"
+    if masks.get("SigCgt", 0) & bit:
+        return "caught"
+    if masks.get("SigIgn", 0) & bit:
+        return "ignored"
+    return "default"
+
+
+def wait_signal_handled(pid: int, sig: int = signal.SIGTERM, timeout: float = 10.0) -> str:
+    """Wait until `pid` catches or ignores `sig` (its trap or handler is installed)."""
+    return wait_until(
+        lambda: (how := signal_disposition(pid, sig)) in ("caught", "ignored") and how,
+        timeout=timeout,
+        interval=0.005,
+        what=f"pid {pid} to handle {signal.Signals(sig).name}",
+    )
+
+
+def wait_quiet(pid: int, quiet: float = 0.5, timeout: float = 20.0) -> int:
+    """Wait until `pid` has not been woken (no voluntary context switch) for `quiet` seconds,
+    and return its count of voluntary switches then.
+
+    What an idle-cost test measures starts here rather than after a fixed sleep: on a loaded
+    machine a daemon can still be finishing the work of the last request long after it was
+    answered. A daemon that polls never goes quiet, and the wait fails."""
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    last = proc.num_ctx_switches().voluntary
+    while True:
+        time.sleep(quiet)
+        now = proc.num_ctx_switches().voluntary
+        if now == last:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pid {pid} never stayed asleep for {quiet}s in {timeout}s")
+        last = now
+
+
+def session_processes(sid: int) -> list[int]:
+    """The pids still alive in session `sid` (a test daemon's session: it and its children)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the fields after the command name, which is in parentheses and may hold spaces
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def kill_session(sid: int) -> list[int]:
+    """SIGKILL every process left in session `sid`; the pids that were found."""
+    left = session_processes(sid)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+# Every Daemon started by a test, so that the suite's conftest can clean up after it.
+STARTED: list[Daemon] = []
+
+
+def autostarted(rpc: Any) -> bool:
+    """Has the daemon behind `rpc` started every autostart process (none still STOPPED)?
+    True as well once it refuses or is gone (going away is no start-up to wait for)."""
+    try:
+        auto = {
+            (c["group"], c["name"]) for c in rpc.supervisor.getAllConfigInfo() if c["autostart"]
+        }
+        infos = rpc.supervisor.getAllProcessInfo()
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError, http.client.HTTPException):
+        return True
+    return all(i["statename"] != "STOPPED" for i in infos if (i["group"], i["name"]) in auto)
 
 
 def env_for_children() -> dict[str, str]:
@@ -148,9 +297,15 @@ class Daemon:
                 env=env_for_children(),
                 stdout=subprocess.DEVNULL,
                 stderr=errfile,
+                # its own session: whatever it leaves behind can be found and ended
+                start_new_session=True,
             )
+        STARTED.append(self)
         if wait:
             wait_until(self._answers, timeout=15, what="corrald to answer")
+            # the control socket answers while programs start: wait for autostart too, so a
+            # test starts from the state a user sees once start-up is done
+            wait_until(lambda: autostarted(self.rpc), timeout=60, what="autostart")
         return self
 
     def _answers(self) -> bool:
@@ -203,6 +358,18 @@ class Daemon:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def cleanup(self) -> None:
+        """After the test: the daemon ended (killed if it will not stop) and nothing it
+        started left running, whatever the test did to it."""
+        if self.proc is None:
+            return
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        kill_session(self.proc.pid)
 
 
 def run_corrald(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Daemon, UnixHTTPConnection, env_for_children, wait_until
+from tests.support import (
+    Daemon,
+    UnixHTTPConnection,
+    env_for_children,
+    missing_test_extra,
+    wait_until,
+)
 
 PROGRAMS = """\
 [program:cat]
@@ -166,7 +172,7 @@ def ctl_argv(tool: str, d: Daemon) -> list[str]:
     if tool == "corralctl":
         return [sys.executable, "-m", "corral.ctl.main", "-c", str(d.conf)]
     if SUPERVISORCTL is None:
-        pytest.skip("supervisorctl 4.3 is not installed")
+        missing_test_extra("supervisorctl (supervisor 4.3)")
     return [SUPERVISORCTL, "-c", str(d.conf)]
 
 

@@ -74,7 +74,10 @@ def snapshot(d: Daemon, names: list[str]) -> dict[str, Any]:
 def started(d: Daemon) -> dict[str, Any]:
     for name in ("keep", "kept:k1", "kept:k2", "change", "gone"):
         d.wait_state(name, "RUNNING")
-    wait_until(lambda: Path(d.info("keep")["stderr_logfile"]).read_bytes() == b"keep err\n")
+    info = d.info("keep")
+    out, err = Path(info["stdout_logfile"]), Path(info["stderr_logfile"])
+    # both channels: the daemon may read the later write (stderr) first
+    wait_until(lambda: out.read_bytes() == b"keep started\n" and err.read_bytes() == b"keep err\n")
     return snapshot(d, ["keep", "kept:k1", "kept:k2"])
 
 

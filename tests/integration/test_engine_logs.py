@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support import SRC, Daemon, env_for_children, wait_until
@@ -43,9 +44,10 @@ stderr_logfile_maxbytes=50
 def test_container_logging_to_dev_stdout(tmp_path: Path, kind: str) -> None:
     # the main log and the program's output all on the daemon's stdout, rotation settings
     # and all: nothing fails, nothing is doubled, and /dev/stdout itself is never renamed
-    d = Daemon(tmp_path, CONSOLE)
+    d = Daemon(tmp_path, CONSOLE, supervisord="logfile_maxbytes=1KB")
     conf = d.conf.read_text().replace(f"logfile={d.logfile}", "logfile=/dev/stdout", 1)
-    d.conf.write_text(conf.replace("loglevel=debug", "loglevel=info\nlogfile_maxbytes=1KB"))
+    assert "logfile_maxbytes=1KB" in conf and "loglevel=info" in conf
+    d.conf.write_text(conf)
     target = tmp_path / "stdout.txt"
     if kind == "pipe":
         proc = _run_to_stdout(d, subprocess.PIPE)
@@ -53,7 +55,9 @@ def test_container_logging_to_dev_stdout(tmp_path: Path, kind: str) -> None:
         with open(target, "wb") as handle:
             proc = _run_to_stdout(d, handle.fileno())
     try:
-        d.wait_state("console", "RUNNING")
+        pid = d.wait_state("console", "RUNNING")["pid"]
+        # both lines are written once the shell has become `sleep`: stop it no sooner
+        wait_until(lambda: psutil.Process(pid).name() == "sleep", what="the echoes done")
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=15)[0]

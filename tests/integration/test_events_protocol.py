@@ -42,7 +42,7 @@ def test_state_payloads_of_the_less_common_transitions(daemon: Any, tmp_path: Pa
         + program("slow", f"{PY} {FIX}/sleeper.py", startsecs=30)
         + program("kil", f"{PY} {FIX}/sleeper.py", startsecs=0, autorestart="true")
         + program(
-            "bo", f"{PY} {FIX}/exiter.py 3 0.1", startsecs=1, startretries=10, autostart="false"
+            "bo", f"{PY} {FIX}/exiter.py 3 0.1", startsecs=10, startretries=10, autostart="false"
         )
     )
     d.wait_state("bad", "EXITED")
@@ -254,12 +254,16 @@ def test_a_listeners_stdout_is_its_protocol_never_an_event(daemon: Any, tmp_path
         lambda: (tmp_path / "rec.out").read_bytes() == b"READY\nRESULT 2\nOKREADY\n",
         what="the raw protocol in rec's stdout log",
     )
-    evs = wait_events(logs, lambda e: len(e) >= 1, "talk's output")
+
+    def data(evs: list[dict[str, Any]]) -> str:
+        # the child's writes may come as one chunk or several (print writes the newline apart)
+        return "".join(e["payload"].split("\n", 1)[1] for e in evs)
+
+    # each chunk is its own event, delivered in turn: wait for the whole line
+    evs = wait_events(logs, lambda e: data(e).endswith("\n"), "talk's output")
     d.wait_state("talk", "EXITED")
-    assert {e["payload"].split(" ", 1)[0] for e in recorded(logs)} == {"processname:talk"}
-    # the child's writes may come as one chunk or several (print writes the newline apart)
-    data = "".join(e["payload"].split("\n", 1)[1] for e in recorded(logs))
-    assert evs and data == "exiting with 0\n"
+    assert {e["payload"].split(" ", 1)[0] for e in evs} == {"processname:talk"}
+    assert data(evs) == "exiting with 0\n"
 
 
 def test_a_rejected_event_goes_back_to_its_own_pool_only(daemon: Any, tmp_path: Path) -> None:
@@ -274,7 +278,7 @@ def test_a_rejected_event_goes_back_to_its_own_pool_only(daemon: Any, tmp_path: 
     )
     d.rpc.supervisor.sendRemoteCommEvent("t", "once")
     evs_a = wait_events(a, lambda e: len(e) >= 3, "two FAILs then OK")
-    evs_b = recorded(b)
+    evs_b = wait_events(b, lambda e: len(e) >= 1, "pb's delivery")
     assert [e["payload"] for e in evs_b] == ["type:t\nonce"]
     assert {e["headers"]["serial"] for e in evs_a + evs_b} == {evs_b[0]["headers"]["serial"]}
     assert "overflowed" not in d.log()

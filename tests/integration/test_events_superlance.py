@@ -75,7 +75,9 @@ def test_superlance_batch_mailers(daemon: Any, tmp_path: Path, smtp: tuple[int, 
         + superlance("fatalmailbatch", "PROCESS_STATE,TICK_5", "-t", "fatal@example.com", *common)
         + superlance("crashsms", "PROCESS_STATE,TICK_5", "-t", "5551234@sms.example.com", *common)
         + program("crash", f"{PY} {FIX}/exiter.py 3 0.5", startsecs=0, autorestart="false")
-        + program("doomed", f"{PY} {FIX}/exiter.py 3 0.05", startsecs=1, startretries=0)
+        # startsecs far above a Python start-up on a loaded machine: doomed never reaches
+        # RUNNING (its exit ends the start at once, so this costs no time)
+        + program("doomed", f"{PY} {FIX}/exiter.py 3 0.05", startsecs=10, startretries=0)
     )
     d.wait_state("doomed", "FATAL")
     d.wait_state("crash", "EXITED")
@@ -114,7 +116,7 @@ def test_a_listener_shuts_the_daemon_down_when_a_program_is_fatal(
             startsecs=0,
             stderr_logfile=tmp_path / "reaper.err",
         )
-        + program("doomed", f"{PY} {FIX}/exiter.py 3 0.05", startsecs=1, startretries=1)
+        + program("doomed", f"{PY} {FIX}/exiter.py 3 0.05", startsecs=10, startretries=1)
         + program("web", f"{PY} {FIX}/sleeper.py", startsecs=0)
     )
     assert d.proc is not None

@@ -78,7 +78,8 @@ def test_autorestart_false_never_restarts(daemon):
 
 
 def test_exiting_too_quickly_backs_off_then_fatal(daemon):
-    d = daemon(prog("quick", f"{PY} {FIX}/exiter.py 1", startsecs=2, startretries=2))
+    # startsecs well above a loaded machine's Python start-up: every run exits too quickly
+    d = daemon(prog("quick", f"{PY} {FIX}/exiter.py 1", startsecs=10, startretries=2))
     info = d.wait_state("quick", "FATAL", timeout=15)
     assert info["description"] == "Exited too quickly (process log may have details)"
     log = d.log()

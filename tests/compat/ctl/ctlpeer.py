@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[3] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
+
+from tests.support import kill_session, missing_test_extra  # noqa: E402
 
 from corral.ctl.client import make_proxy  # noqa: E402
 
@@ -39,11 +39,7 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        # a declared test dependency: missing means a broken set-up, never a pass
-        pytest.fail(
-            f"{name} (supervisor 4.3, the compatibility peer) is not installed; "
-            "run: python3 -m pip install -e '.[test]'"
-        )
+        missing_test_extra(f"{name} (supervisor 4.3, the compatibility peer)")
     return found
 
 
@@ -79,19 +75,26 @@ class Daemon:
             self._proxy("close")()
             self._proxy = None
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 log = (self.dir / "sd.stdout").read_text(errors="replace")
                 raise RuntimeError(f"supervisord exited early: {log}")
             try:
-                if self.rpc().getState()["statename"] == "RUNNING":
+                # RUNNING and done with autostart: both daemons answer before it ends
+                if self.rpc().getState()["statename"] == "RUNNING" and self._autostarted():
                     return
             except (OSError, xmlrpc.client.Error):
                 self.close_rpc()
             time.sleep(0.05)
         raise RuntimeError("supervisord did not come up")
+
+    def _autostarted(self) -> bool:
+        rpc = self.rpc()
+        auto = {(c["group"], c["name"]) for c in rpc.getAllConfigInfo() if c["autostart"]}
+        infos = rpc.getAllProcessInfo()
+        return all(i["statename"] != "STOPPED" for i in infos if (i["group"], i["name"]) in auto)
 
     def stop(self) -> None:
         self.close_rpc()
@@ -102,6 +105,8 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # the daemon runs in its own session: end whatever it left behind
+        kill_session(self.proc.pid)
 
 
 def start_daemon(
@@ -251,7 +256,7 @@ stopwaitsecs=2
 
 [program:quick]
 command=sh -c "exit 3"
-startsecs=1
+startsecs=10
 startretries=0
 autostart=false
 

@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from ctlpeer import (
     run_real,
     start_daemon,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.compat
 
@@ -162,7 +163,11 @@ def test_shutdown_and_reload(tmp_path: Path) -> None:
         daemon = start_daemon(tmp_path / str(i), "")
         try:
             outputs["reload"].append(runner(["-c", str(daemon.conf), "reload"]))
-            time.sleep(0.3)
+            # the daemon answers until it restarts: wait for the restart itself, not a delay
+            log = daemon.dir / "supervisord.log"
+            wait_until(
+                lambda log=log: log.read_text().count("started with pid") >= 2, what="restart"
+            )
             daemon.wait_ready()
             outputs["shutdown"].append(runner(["-c", str(daemon.conf), "shutdown"]))
             daemon.proc.wait(timeout=15)
@@ -183,28 +188,34 @@ def test_shutdown_and_reload(tmp_path: Path) -> None:
     assert ours_gone.rc == real_gone.rc == 1
 
 
-def _follow(argv: list[str], wait_for: bytes) -> tuple[bytes, bytes, int]:
+def _follow(argv: list[str], shown: Callable[[bytes], bool]) -> tuple[bytes, bytes, int]:
+    """Run a following tail until what it printed satisfies `shown`, then Ctrl-C it."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     assert proc.stdout is not None
     seen = b""
-    deadline = time.monotonic() + 10
     os.set_blocking(proc.stdout.fileno(), False)
-    while wait_for not in seen and time.monotonic() < deadline:
-        chunk = proc.stdout.read()
-        if chunk:
-            seen += chunk
-        time.sleep(0.05)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+
+    def more() -> bool:
+        nonlocal seen
+        seen += proc.stdout.read() or b""  # type: ignore[union-attr]
+        return shown(seen)
+
+    try:
+        wait_until(more, timeout=30, interval=0.05, what=f"{argv[0]} to show the log")
+    finally:
+        proc.send_signal(signal.SIGINT)
     os.set_blocking(proc.stdout.fileno(), True)
     out, err = proc.communicate(timeout=10)
     return seen + out, err, proc.returncode
 
 
 def test_tail_follow(sd: Daemon) -> None:
-    real = _follow([_tool("supervisorctl"), "-c", str(sd.conf), "tail", "-f", "app"], b"hello")
+    def shown(out: bytes) -> bool:
+        return b"hello out\n" in out
+
+    real = _follow([_tool("supervisorctl"), "-c", str(sd.conf), "tail", "-f", "app"], shown)
     ours = _follow(
-        [sys.executable, "-m", "corral.ctl.main", "-c", str(sd.conf), "tail", "-f", "app"], b"hello"
+        [sys.executable, "-m", "corral.ctl.main", "-c", str(sd.conf), "tail", "-f", "app"], shown
     )
     assert real[0].startswith(b"==> Press Ctrl-C to exit <==\nhello out\n")
     assert ours == real
@@ -218,8 +229,12 @@ def test_tail_follow_unknown_process(sd: Daemon) -> None:
 
 def test_maintail_follow(sd: Daemon) -> None:
     args = ["-c", str(sd.conf), "maintail", "-f"]
-    real = _follow([_tool("supervisorctl"), *args], b"INFO")
-    ours = _follow([sys.executable, "-m", "corral.ctl.main", *args], b"INFO")
+
+    def shown(out: bytes) -> bool:  # at least one whole line of the main log
+        return b"INFO" in out and out.endswith(b"\n")
+
+    real = _follow([_tool("supervisorctl"), *args], shown)
+    ours = _follow([sys.executable, "-m", "corral.ctl.main", *args], shown)
     assert ours[0].splitlines()[0] == real[0].splitlines()[0] == b"==> Press Ctrl-C to exit <=="
     assert ours[0].endswith(b"\n")
     assert (ours[1], ours[2]) == (real[1], real[2])

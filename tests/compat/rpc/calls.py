@@ -32,7 +32,7 @@ pidfile={tmp}/daemon.pid
 childlogdir={tmp}
 identifier=golden
 nodaemon=true
-loglevel=debug
+loglevel=info
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.compat.rpc import calls
-from tests.support import env_for_children, rpc_proxy, wait_until
+from tests.support import env_for_children, kill_session, rpc_proxy, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,7 @@ def corrald_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=env_for_children(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
     def up() -> bool:
@@ -33,7 +34,15 @@ def corrald_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             return False
 
     wait_until(up, timeout=15, what="corrald up")
-    yield f"unix://{sock}"
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
+    try:
+        yield f"unix://{sock}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            kill_session(proc.pid)

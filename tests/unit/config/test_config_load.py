@@ -468,9 +468,10 @@ def test_thousand_programs_load_fast(write: Write) -> None:
         for i in range(1000)
     )
     path = write("[supervisord]\n" + body)
-    start = time.perf_counter()
+    # CPU time, not wall-clock: other processes on a loaded machine do not count against it
+    start = time.process_time()
     cfg = load(path, environ=ENV)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
     assert len(cfg.groups) == 1000
     assert cfg.groups[0].priority == 0 and cfg.groups[-1].priority == 6
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from corral.runtime.listeners import (
 )
 from corral.wire.states import ListenerState as L
 from corral.wire.states import ProcessState as S
+from tests.support import VirtualClockLoop
 
 from .conftest import LogFile
 
@@ -40,12 +40,13 @@ class Listener:
         self.stdin = bytearray()
         self.broken = False
         self.sent_at: list[float] = []
+        self.clock: Callable[[], float] = lambda: 0.0  # the pool's loop's, when it matters
 
     def write_stdin(self, data: bytes) -> None:
         if self.broken:
             raise BrokenPipeError("gone")
         self.stdin += data
-        self.sent_at.append(time.monotonic())
+        self.sent_at.append(self.clock())
 
     def take(self) -> list[tuple[dict[str, str], bytes]]:
         """The envelopes written so far (and forget them)."""
@@ -97,8 +98,9 @@ class World:
 
 @pytest.fixture
 def world(logfile: LogFile) -> Iterator[World]:
-    # The pool arms its backoff timers on this loop; tests run it when time must pass.
-    loop = asyncio.new_event_loop()
+    # The pool arms its backoff timers on this loop; tests run it when time must pass. Its
+    # clock is virtual: a wait of 0.5 s takes no time and lands exactly, on any machine.
+    loop = VirtualClockLoop()
     yield World(logfile, loop)
     loop.close()
 
@@ -365,24 +367,26 @@ def test_broken_stdin_puts_the_event_back(world: World) -> None:
 
 def test_rejection_is_redelivered_with_backoff_not_a_busy_loop(world: World) -> None:
     a = Listener("a")
+    a.clock = world.loop.time
     pool = world.pool("rec", a)
     world.publish()
 
     async def fail_everything_for(seconds: float) -> None:
-        end = time.monotonic() + seconds
+        end = world.loop.time() + seconds
         pool.feed(a, b"READY\n")
-        while time.monotonic() < end:
+        while world.loop.time() < end:
             if pool.listener_state(a) == L.BUSY:
                 pool.feed(a, b"RESULT 4\nFAIL")
                 pool.feed(a, b"READY\n")
             await asyncio.sleep(0.005)
 
-    world.loop.run_until_complete(fail_everything_for(1.2))
-    # 0, +0.1, +0.2, +0.4 -> 4 sends in 0.7 s, the next at 1.5 s: 4.3 sends thousands.
-    assert 3 <= len(a.sent_at) <= 5
-    gaps = [t2 - t1 for t1, t2 in zip(a.sent_at, a.sent_at[1:], strict=False)]
-    assert all(g2 > g1 for g1, g2 in itertools.pairwise(gaps))
-    assert gaps[0] >= 0.09
+    world.loop.run_until_complete(fail_everything_for(2.0))
+    # 0, +0.1, +0.2, +0.4, +0.8 -> 5 sends in 1.5 s, the next at 3.1 s: 4.3 sends thousands.
+    # Each FAIL is answered at the next 5 ms poll, so a gap is its delay plus up to 5 ms.
+    gaps = [t2 - t1 for t1, t2 in itertools.pairwise(a.sent_at)]
+    assert len(gaps) == 4, a.sent_at
+    for gap, delay in zip(gaps, (0.1, 0.2, 0.4, 0.8), strict=True):
+        assert delay - 1e-9 <= gap <= delay + 0.006, gaps  # (sums of floats)
 
 
 def test_backoff_resets_after_a_success(world: World) -> None:
@@ -484,12 +488,12 @@ def test_settle_waits_for_the_listener_to_answer_what_it_holds(world: World) -> 
 
     async def shutdown() -> float:
         world.loop.call_later(0.05, pool.feed, a, b"RESULT 2\nOK")
-        start = time.monotonic()
+        start = world.loop.time()
         await pool.settle(5.0)
-        return time.monotonic() - start
+        return world.loop.time() - start
 
     waited = world.loop.run_until_complete(shutdown())
-    assert 0.04 <= waited < 1.0
+    assert waited == pytest.approx(0.05)  # until the answer, not a moment more
     assert pool.listener_state(a) == L.ACKNOWLEDGED and not pool.queue
 
 
@@ -499,7 +503,9 @@ def test_settle_gives_up_after_its_timeout_and_says_so(world: World) -> None:
     pool.feed(a, b"READY\n")
     world.publish()
     world.publish()
+    start = world.loop.time()
     world.loop.run_until_complete(pool.settle(0.1))
+    assert world.loop.time() - start == pytest.approx(0.1)
     assert "WARN pool rec: stopping its listeners with 1 event(s) undelivered" in (
         world.logfile.text()
     )
@@ -510,4 +516,6 @@ def test_settle_does_not_wait_for_listeners_that_cannot_take_events(world: World
     pool = world.pool("rec", a)
     world.publish()
     assert pool.settled()
-    world.loop.run_until_complete(asyncio.wait_for(pool.settle(5.0), 0.5))
+    start = world.loop.time()
+    world.loop.run_until_complete(pool.settle(5.0))
+    assert world.loop.time() == start  # no wait at all

@@ -51,7 +51,11 @@ def idle_programs(n: int, logdir: str, startsecs: int = 1) -> list[tuple[str, di
 
 
 def write_config(
-    workdir: str, programs: Sequence[tuple[str, Mapping[str, Any]]], groups: Sequence[str] = ()
+    workdir: str,
+    programs: Sequence[tuple[str, Mapping[str, Any]]],
+    groups: Sequence[str] = (),
+    minfds: int = 4096,
+    minprocs: int = 200,
 ) -> str:
     """The same Supervisor-format config for both systems; sockets and logs stay in workdir."""
     sock = os.path.join(workdir, "d.sock")
@@ -66,7 +70,8 @@ def write_config(
         "logfile_maxbytes=0",
         f"pidfile={os.path.join(workdir, 'd.pid')}",
         f"childlogdir={workdir}",
-        "minfds=4096",
+        f"minfds={minfds}",
+        f"minprocs={minprocs}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

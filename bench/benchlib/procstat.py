@@ -61,6 +61,34 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def status_kib(pid: int, field: str) -> int:
+    """One `kB` field of /proc/<pid>/status (VmRSS, RssAnon, VmHWM...), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size (shared pages split among their users), from smaps_rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def fd_count(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
 def children(pid: int) -> list[int]:
     """Direct children of pid (from every thread's children list)."""
     out: list[int] = []

@@ -42,6 +42,13 @@ def round_trip(sock_path: str, method: str, *params: Any, timeout: float = 300.0
     """Seconds from sending one XML-RPC request to having the whole response body: the
     daemon's latency, without the client's XML parsing (the same for both systems).
     The response is parsed afterwards, untimed, to check it is a real answer."""
+    return timed_call(sock_path, method, *params, timeout=timeout)[0]
+
+
+def timed_call(
+    sock_path: str, method: str, *params: Any, timeout: float = 300.0
+) -> tuple[float, Any]:
+    """round_trip's seconds, and the parsed result."""
     import time
 
     body = xmlrpc.client.dumps(params, method).encode()
@@ -54,5 +61,5 @@ def round_trip(sock_path: str, method: str, *params: Any, timeout: float = 300.0
         elapsed = time.perf_counter() - t0
     finally:
         conn.close()
-    xmlrpc.client.loads(data)  # raises on a fault or garbage
-    return elapsed
+    result = xmlrpc.client.loads(data)[0][0]  # raises on a fault or garbage
+    return elapsed, result

@@ -15,6 +15,7 @@ from typing import Any
 from . import procstat, streams
 from .daemon import PROGRAMS, Daemon, idle_programs, program, write_config
 from .rpc import round_trip
+from .scale import spawn_floor
 from .systems import System
 
 Metrics = dict[str, float | None]
@@ -55,12 +56,19 @@ def fleet(system: System, workdir: str, p: Params, n: int, parts: set[str]) -> M
     conf = write_config(workdir, idle_programs(n, os.path.join(workdir, "logs")))
     d = Daemon(system, workdir, conf)
     out: Metrics = {}
+    floor = 0.0
+    if "startup" in parts:
+        # the floor of the same n spawns, taken next to this daemon run
+        floor = spawn_floor(n)
+        out[f"startup.{n}.floor_s"] = floor
     d.start()
     try:
         spawned = d.log.wait_count("spawned", n, 180)
         running = d.log.wait_count("success", n, 180)
         if "startup" in parts:
-            out[f"startup.{n}.spawned_s"] = max(e.ts for e in spawned) - d.launched
+            all_spawned = max(e.ts for e in spawned) - d.launched
+            out[f"startup.{n}.spawned_s"] = all_spawned
+            out[f"startup.{n}.spawned_vs_floor"] = all_spawned / floor
             out[f"startup.{n}.running_s"] = max(e.ts for e in running) - d.launched
             out[f"startup.{n}.rss_mib"] = procstat.rss_mib(d.pid)
         if "rpc" in parts:

@@ -78,14 +78,34 @@ def ensure_corral_venv(log: bool = True) -> str:
     return CORRAL_VENV
 
 
-def corral() -> System:
+def corral(src: str | None = None, name: str = "corral") -> System:
+    """corral from the venv; with src (a directory holding the `corral` package, e.g. the
+    src/ of an exported older commit) that tree shadows the installed one via PYTHONPATH,
+    still started through the venv's console scripts and interpreter."""
     bindir = os.path.join(CORRAL_VENV, "bin")
+    env = _base_env()
+    if src is not None:
+        env["PYTHONPATH"] = prepare_src(src)
     return System(
-        "corral",
+        name,
         (os.path.join(bindir, "corrald"),),
         (os.path.join(bindir, "corralctl"),),
-        _base_env(),
+        env,
     )
+
+
+def prepare_src(src: str) -> str:
+    """Check src holds the corral package and byte-compile it once with the venv's interpreter:
+    the bench runs with PYTHONDONTWRITEBYTECODE, and a tree without .pyc files would make
+    that system recompile every module at each start (the venv install is compiled)."""
+    src = os.path.abspath(src)
+    if os.path.isdir(os.path.join(src, "src", "corral")):
+        src = os.path.join(src, "src")
+    if not os.path.isfile(os.path.join(src, "corral", "__init__.py")):
+        raise SystemExit(f"--corral-src {src}: no corral package there")
+    py = os.path.join(CORRAL_VENV, "bin", "python")
+    subprocess.run([py, "-m", "compileall", "-q", "-j0", src], check=True)
+    return src
 
 
 def supervisord() -> System:

@@ -3,9 +3,13 @@
 OutputPump reads one child stdout/stderr pipe with `loop.add_reader` (no threads,
 no polling). The common case, a plain log file with no listeners on the bytes,
 moves data with splice(2) straight from the pipe into the file. Every other case
-reads chunks of up to 128 KiB and hands them, in order, to the sink and `on_data`.
-Writes are synchronous, so a child writing faster than the disk is back-pressured
-by its full pipe; nothing is dropped.
+reads chunks of up to 128 KiB and hands them, in order, to the sinks (sink.py) and
+`on_data`. A sink that holds bytes (a full pipe, a fifo without a reader) makes the
+pump stop reading until the sink calls back: the child blocks on its own full pipe,
+the loop never does, and what is held stays within one read per pump. A regular
+file is written synchronously, so a child writing faster than the disk is held back
+the same way. Nothing is dropped, except what a failing target refuses (said once
+per episode through on_error, counted through on_recover).
 
 Optional capture mode (surface 3.4): output between the XSUPERVISOR tokens is
 diverted from the log file to `on_capture` as one body. Unlike Supervisor, a
@@ -19,9 +23,10 @@ import errno
 import fcntl
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from corral.logs.rotating import RotatingFile
+from corral.logs.sink import Dropped, Sink
 
 __all__ = [
     "BEGIN_TOKEN",
@@ -38,6 +43,9 @@ __all__ = [
 CHUNK = 128 * 1024
 _CHUNKS_PER_WAKEUP = 8
 _BIG_PIPE = 1024 * 1024
+# What drain() may still read while a sink holds bytes: a full pipe's worth, what the
+# child wrote before it exited.
+_DRAIN_HELD_MAX = _BIG_PIPE
 BEGIN_TOKEN = b"<!--XSUPERVISOR:BEGIN-->"
 END_TOKEN = b"<!--XSUPERVISOR:END-->"
 
@@ -152,19 +160,21 @@ class CaptureSplitter:
 
 
 class OutputPump:
-    """Moves one child output pipe into a RotatingFile (or nowhere) and callbacks.
+    """Moves one child output pipe into its sinks (a RotatingFile, or nowhere) and callbacks.
 
     on_data gets every chunk of output in order (after strip_ansi), captured or
-    not: log events and the debug copy to the main log hang off it. With
-    capture_maxbytes > 0, text between the XSUPERVISOR tokens skips the sink and
+    not: log events and the debug copy to the main log hang off it. `sink` (the log
+    file) and `sinks` (more Sinks: syslog lines, the console...) get what is logged:
+    with capture_maxbytes > 0, text between the XSUPERVISOR tokens skips them and
     each finished capture goes to on_capture. on_error is told (once per run of
-    failures) when the sink cannot be written; the pipe keeps draining anyway.
+    failures) when a sink cannot be written, and on_recover the bytes lost when one
+    can again; the pipe keeps draining meanwhile.
     """
 
     def __init__(
         self,
         fd: int,
-        sink: RotatingFile | None,
+        sink: Sink | None,
         *,
         on_eof: Callable[[], None],
         on_data: Callable[[bytes], None] | None = None,
@@ -175,6 +185,7 @@ class OutputPump:
         on_error: Callable[[OSError], None] | None = None,
         on_end: Callable[[], None] | None = None,
         on_recover: Callable[[int], None] | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         self._fd = fd
         self._on_recover = on_recover  # told the bytes lost when the sink takes writes again
@@ -184,16 +195,20 @@ class OutputPump:
         self._sink_failing = False
         self._splice_ok = _HAS_SPLICE
         self._sink = sink
+        self._outs: list[Sink] = ([sink] if sink is not None else []) + list(sinks)
+        self._held_by: list[Sink] = []  # sinks holding our bytes: not reading until they call
         self._on_eof = on_eof
         self._on_data = on_data
         self._strip = AnsiStripper() if strip_ansi else None
         self._capture = CaptureSplitter(capture_maxbytes) if capture_maxbytes > 0 else None
         self._on_capture = on_capture
         self._loop = loop
+        self._started = False
         self._reading = False
         self._eof = False
         self._closed = False
         self._grown = False
+        self.spliced = 0  # bytes moved by splice(2), for tests and the curious
         os.set_blocking(fd, False)
 
     @property
@@ -204,19 +219,27 @@ class OutputPump:
     def fd(self) -> int:
         return self._fd
 
+    @property
+    def held(self) -> bool:
+        """A sink holds our bytes: the pipe is not read (the child is back-pressured)."""
+        return bool(self._held_by)
+
     def _zero_copy(self) -> bool:
+        sink = self._sink
         return (
             self._splice_ok
             and self._on_data is None
             and self._strip is None
             and self._capture is None
-            and self._sink is not None
-            and self._sink.is_regular
-            and not self._sink.closed
+            and isinstance(sink, RotatingFile)
+            and len(self._outs) == 1
+            and sink.is_regular
+            and not sink.closed
         )
 
     def start(self) -> None:
-        if self._reading or self._closed or self._eof:
+        self._started = True
+        if self._reading or self._closed or self._eof or self._held_by:
             return
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
@@ -244,15 +267,24 @@ class OutputPump:
     def drain(self) -> None:
         """Read whatever is buffered right now, until EAGAIN or EOF (process exited).
 
-        A grandchild still holding the pipe open stops the drain at EAGAIN."""
-        while not self._eof and not self._closed and self._pump_once():
-            pass
+        A grandchild still holding the pipe open stops the drain at EAGAIN; a sink
+        holding bytes stops it after one pipe's worth more (the rest is read once the
+        sink takes bytes again)."""
+        budget = _DRAIN_HELD_MAX
+        while not self._eof and not self._closed:
+            if self._held_by and budget <= 0:
+                return
+            n = self._pump_once()
+            if not n:
+                return
+            if self._held_by:
+                budget -= n
 
     def _on_readable(self) -> None:
         # A fast writer refills the pipe while we work: take a few chunks per wake-up, but
         # not unboundedly, so one chatty child cannot starve the others.
         for _ in range(_CHUNKS_PER_WAKEUP):
-            if not self._pump_once():
+            if not self._pump_once() or self._held_by:
                 return
         self._grow_pipe()
 
@@ -266,10 +298,27 @@ class OutputPump:
         except (OSError, AttributeError):
             pass  # over the user's pipe-buffer quota, or not Linux: the default pipe works
 
-    def _pump_once(self) -> bool:
-        """One read or splice. False when the pipe is empty (EAGAIN) or ended."""
+    # -- back-pressure ------------------------------------------------------------------
+
+    def _hold(self, sink: Sink) -> None:
+        if any(s is sink for s in self._held_by):
+            return
+        self._held_by.append(sink)
+        self._stop_reading()
+        sink.when_writable(lambda dropped: self._released(sink, dropped))
+
+    def _released(self, sink: Sink, dropped: Dropped | None) -> None:
+        self._held_by = [s for s in self._held_by if s is not sink]
+        if dropped is not None:
+            self._lost += dropped.nbytes
+            self._report(dropped.error)
+        if not self._held_by and self._started:
+            self.start()
+
+    def _pump_once(self) -> int:
+        """One read or splice: the bytes taken, 0 when the pipe is empty (EAGAIN) or ended."""
         if self._closed or self._eof:
-            return False
+            return 0
         if self._zero_copy():
             got = self._splice_once()
             if got is not None:
@@ -277,28 +326,28 @@ class OutputPump:
         try:
             data = os.read(self._fd, CHUNK)
         except BlockingIOError:
-            return False
+            return 0
         except OSError:
             # EIO: the other side of a pty is gone; anything else would make us
             # spin on a broken fd. Either way this stream has ended.
             data = b""
         if not data:
             self._hit_eof()
-            return False
+            return 0
         self._deliver(data)
-        return True
+        return len(data)
 
-    def _splice_once(self) -> bool | None:
+    def _splice_once(self) -> int | None:
         """Pipe -> file with splice(2). None means 'fall back to read/write'."""
         sink = self._sink
-        assert sink is not None
+        assert isinstance(sink, RotatingFile)
         try:
             room = sink.prepare_external_write()
             # Stop at the rotation boundary so a file never exceeds maxbytes here.
             count = _BIG_PIPE if room < 0 else max(1, min(_BIG_PIPE, room))
             n = os.splice(self._fd, sink.fileno(), count, flags=_SPLICE_FLAGS)
         except BlockingIOError:
-            return False
+            return 0
         except OSError as exc:
             if exc.errno in _NO_SPLICE_ERRNOS:
                 self._splice_ok = False
@@ -307,14 +356,15 @@ class OutputPump:
             return None
         if n == 0:
             self._hit_eof()
-            return False
+            return 0
+        self.spliced += n
         try:
             sink.after_external_write(n)
         except OSError as exc:
             self._report(exc)
         else:
             self._recovered()
-        return True
+        return n
 
     def _deliver(self, data: bytes) -> None:
         if self._strip is not None:
@@ -332,13 +382,22 @@ class OutputPump:
     def _out(self, data: bytes, *, logged: bool) -> None:
         if not data:
             return
-        if logged and self._sink is not None and not self._sink.closed:
-            try:
-                self._sink.write(data)
-            except OSError as exc:
+        if logged and self._outs:
+            failed: OSError | None = None
+            for sink in self._outs:
+                if sink.closed:
+                    continue
+                try:
+                    taken = sink.write(data)
+                except OSError as exc:
+                    failed = exc
+                    continue
+                if taken is False:
+                    self._hold(sink)
+            if failed is not None:
                 # Keep draining the pipe (the child must not block) and say so once.
                 self._lost += len(data)
-                self._report(exc)
+                self._report(failed)
             else:
                 self._recovered()
         if self._on_data is not None:

@@ -5,17 +5,30 @@ one os.write so lines never interleave. Targets: a RotatingFile (path), syslog
 (path 'syslog': `LEVL message` at the matching syslog priority, without our time stamp,
 which syslog adds itself; 4.3 sends its whole file line at LOG_INFO),
 and/or stdout when running in the foreground and not silent (echo=True).
+
+The main log never blocks the loop either. A file or stdout that is not a regular
+file (a pipe, a fifo, a tty) is written through an Outlet, shared with any program
+whose log names the same target, so lines keep their order. The daemon's own lines
+cannot be held back at their source, so up to 256 KiB of them wait for a slow target;
+past that whole lines are dropped, and once the target has taken what waited a WARN
+line says how many. stdout is reopened through /proc/self/fd for its own non-blocking
+file description: the O_NONBLOCK flag of the description the daemon was started with
+(shared with the shell or container runtime that started it) is never changed.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import syslog
 import time
+from functools import partial
 
+from corral.logs import outlet as outlets
 from corral.logs import syslogsink
 from corral.logs.rotating import RotatingFile
+from corral.logs.sink import Dropped
 
 __all__ = ["LEVELS", "LEVEL_CODES", "MainLog", "format_line", "level_number"]
 
@@ -38,6 +51,8 @@ LEVEL_CODES: dict[int, str] = {
     3: "BLAT",
 }
 _ALIASES = {"warning": "warn"}
+HELD_MAX = 256 * 1024  # main log bytes that may wait for a slow target before lines drop
+_CLOSE_WAIT = 1.0  # seconds the last lines may take to go out at exit
 # Levels below debug have no syslog priority of their own.
 _SYSLOG_PRIORITY: dict[int, int] = {
     50: syslog.LOG_CRIT,
@@ -102,6 +117,11 @@ class MainLog:
         if path is not None and not self._syslog:
             self._file = RotatingFile(path, maxbytes, backups)
         self._write_failed = False
+        # stdout's fd -> our own non-blocking description of it (None: write it directly)
+        self._echo_sinks: dict[int, RotatingFile | None] = {}
+        self._dropped: dict[RotatingFile, list[int]] = {}  # sink -> [lines, bytes]
+        self._waiting: set[RotatingFile] = set()
+        self._closed = False
 
     @property
     def path(self) -> str | None:
@@ -130,16 +150,43 @@ class MainLog:
             return
         line = format_line(level, msg)
         if self._file is not None and not self._file.closed:
-            try:
-                self._file.write(_encode(line))
-            except OSError as exc:
-                self._complain(exc)
+            self._emit(self._file, _encode(line))
         if self._syslog:
             priority = _SYSLOG_PRIORITY[level]
             for part in msg.splitlines() or [""]:
                 syslogsink.send(priority, f"{LEVEL_CODES[level]} {part}")
         if self._echo:
             self._write_stdout(line)
+
+    def _emit(self, sink: RotatingFile, data: bytes) -> None:
+        """One line to a sink; a line that would make it hold more than HELD_MAX is dropped
+        whole, and counted."""
+        if sink.pending > HELD_MAX:
+            counts = self._dropped.setdefault(sink, [0, 0])
+            counts[0] += 1
+            counts[1] += len(data)
+            return
+        try:
+            taken = sink.write(data)
+        except OSError as exc:
+            if sink is self._file:
+                self._complain(exc)
+            return
+        if not taken and sink not in self._waiting:
+            self._waiting.add(sink)
+            sink.when_writable(partial(self._drained, sink))
+
+    def _drained(self, sink: RotatingFile, dropped: Dropped | None) -> None:
+        self._waiting.discard(sink)
+        if dropped is not None and sink is self._file:
+            self._complain(dropped.error)
+        counts = self._dropped.pop(sink, None)
+        if counts is not None and not sink.closed:
+            where = self._path if sink is self._file else "stdout"
+            self.warn(
+                f"{counts[0]} lines ({counts[1]} bytes) of the main log were dropped "
+                f"while {where} was not writable"
+            )
 
     def _complain(self, exc: OSError) -> None:
         # The log is where errors go; when it fails, say so once on stderr.
@@ -150,8 +197,22 @@ class MainLog:
             except (OSError, ValueError):
                 pass
 
-    @staticmethod
-    def _write_stdout(line: str) -> None:
+    def _echo_sink(self, fd: int) -> RotatingFile | None:
+        """Our own non-blocking file description of stdout, unless it is a regular file
+        (written directly: a disk does not block) or cannot be reopened (no /proc)."""
+        if self._closed:
+            return None  # a line after close() (at exit): written directly
+        if fd not in self._echo_sinks:
+            sink = None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    sink = RotatingFile(f"/proc/self/fd/{fd}", 0, 0)
+            except OSError:
+                pass
+            self._echo_sinks[fd] = sink
+        return self._echo_sinks[fd]
+
+    def _write_stdout(self, line: str) -> None:
         try:
             fd = sys.stdout.fileno()
         except (OSError, ValueError, AttributeError):
@@ -166,10 +227,17 @@ class MainLog:
             return
         try:
             sys.stdout.flush()
-            data = _encode(line)
+        except (OSError, ValueError):
+            pass
+        data = _encode(line)
+        sink = self._echo_sink(fd)
+        if sink is not None:
+            self._emit(sink, data)
+            return
+        try:
             while data:
                 data = data[os.write(fd, data) :]
-        except (OSError, ValueError):
+        except OSError:
             pass
 
     def critical(self, msg: str) -> None:
@@ -204,5 +272,15 @@ class MainLog:
             self._file.clear()
 
     def close(self) -> None:
+        """At exit: the last lines get a moment (a second or two) to reach a slow target."""
+        self._closed = True
+        sinks = [s for s in self._echo_sinks.values() if s is not None]
         if self._file is not None:
-            self._file.close()
+            sinks.append(self._file)
+        for sink in sinks:
+            if not sink.closed:
+                sink.flush(_CLOSE_WAIT)
+            sink.close()
+        self._echo_sinks.clear()
+        # programs' logs on pipes or fifos that were closed while still holding bytes
+        outlets.flush_lingering(_CLOSE_WAIT)

@@ -12,6 +12,10 @@ Rules (surface 3.3):
   to a file) is written and seeked but never rotated or cleared: renaming or
   unlinking it would rename /dev/stdout itself.
 
+Anything else is written through an Outlet (outlet.py): never blocking, holding what
+the target cannot take yet, `write` returning False until `when_writable` calls back.
+Every target is opened with O_NONBLOCK, so a fifo without a reader never blocks open().
+
 Regular files are opened *without* O_APPEND because Linux refuses splice(2)
 into an O_APPEND file, and the capture path splices child pipes straight into
 the log. Instead every write first seeks to the end, so several RotatingFiles
@@ -22,13 +26,15 @@ append, and an external `copytruncate` is picked up at the next write.
 from __future__ import annotations
 
 import os
-import select
 import stat
+
+from corral.logs import outlet as outlets
+from corral.logs.sink import Resume
 
 __all__ = ["RotatingFile"]
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
 _DEFAULT_MODE = 0o644
+RETRY_INTERVAL = 0.5  # seconds between opens of a fifo that has no reader
 
 
 def _names_regular_file(path: str) -> bool:
@@ -39,13 +45,19 @@ def _names_regular_file(path: str) -> bool:
 
 
 class RotatingFile:
-    """One open log file with size-based rotation. Writes are synchronous."""
+    """One open log file with size-based rotation (a Sink). Regular files are written
+    synchronously; anything else never blocks (see outlet.py)."""
 
-    def __init__(self, path: str, maxbytes: int, backups: int) -> None:
+    def __init__(
+        self, path: str, maxbytes: int, backups: int, *, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
         self._path = path
         self._maxbytes = max(0, int(maxbytes))
         self._backups = max(0, int(backups))
+        self._retry = retry_interval
         self._fd = -1
+        self._outlet: outlets.Outlet | None = None
+        self._closed = False
         self._size = 0
         self._regular = False
         self._rotatable = False
@@ -84,24 +96,33 @@ class RotatingFile:
 
     @property
     def closed(self) -> bool:
-        return self._fd < 0
+        """close() was called. (A file that failed to reopen is not closed: the next
+        write tries to open it again, and raises if it cannot.)"""
+        return self._closed
+
+    @property
+    def pending(self) -> int:
+        """Bytes written to us that the target has not taken yet (never for a regular file)."""
+        return self._outlet.held(self) if self._outlet is not None else 0
 
     # -- opening ------------------------------------------------------------
 
     def _open(self) -> None:
-        fd = os.open(self._path, _OPEN_FLAGS, self._mode)
+        fd, st = outlets.open_nonblocking(self._path, self._mode)
+        self._regular = fd >= 0 and stat.S_ISREG(st.st_mode)
+        if not self._regular:
+            self._rotatable = False
+            self._size = 0
+            self._outlet = outlets.share(self._path, fd, st, self._retry)
+            return
         try:
-            st = os.fstat(fd)
+            os.set_blocking(fd, True)
+            self._mode = stat.S_IMODE(st.st_mode)
+            self._size = os.lseek(fd, 0, os.SEEK_END)
         except OSError:
             os.close(fd)
             raise
-        self._regular = stat.S_ISREG(st.st_mode)
-        self._rotatable = self._regular and _names_regular_file(self._path)
-        if self._regular:
-            self._mode = stat.S_IMODE(st.st_mode)
-            self._size = os.lseek(fd, 0, os.SEEK_END)
-        else:
-            self._size = 0
+        self._rotatable = _names_regular_file(self._path)
         self._fd = fd
 
     def _close_fd(self) -> None:
@@ -111,17 +132,28 @@ class RotatingFile:
                 os.close(fd)
             except OSError:
                 pass
+        outlet, self._outlet = self._outlet, None
+        if outlet is not None:
+            outlet.release(self)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"log file {self._path!r} is closed")
+        if self._fd < 0 and self._outlet is None:
+            self._open()  # a reopen or rotation that failed: try again
 
     def fileno(self) -> int:
-        if self._fd < 0:
+        fd = self._outlet.fileno() if self._outlet is not None else self._fd
+        if fd < 0:
             raise ValueError(f"log file {self._path!r} is closed")
-        return self._fd
+        return fd
 
     # -- writing ------------------------------------------------------------
 
     def prepare_external_write(self) -> int:
         """Seek to the end before bytes are spliced into fileno(); returns the room
         left before rotation (or -1 when the file never rotates)."""
+        self._ensure_open()
         fd = self.fileno()
         if not self._regular:
             return -1
@@ -130,23 +162,33 @@ class RotatingFile:
             return -1
         return max(self._maxbytes - self._size, 0)
 
-    def write(self, data: bytes) -> None:
-        """Write all of `data`, then rotate if the size limit was reached."""
-        fd = self.fileno()
-        if self._regular:
-            self._size = os.lseek(fd, 0, os.SEEK_END)
+    def write(self, data: bytes) -> bool:
+        """Write all of `data` (then rotate if the size limit was reached), or hold what
+        a non-regular target cannot take now: False then, until `when_writable`."""
+        self._ensure_open()
+        if self._outlet is not None:
+            return self._outlet.write(self, data)
+        fd = self._fd
+        self._size = os.lseek(fd, 0, os.SEEK_END)
         view = memoryview(data)
         while view:
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                # A non-blocking tty/pipe we reopened: wait, do not drop bytes.
-                select.select([], [fd], [])
-                continue
-            view = view[n:]
-        if self._regular:
-            self._size += len(data)
-            self._maybe_rotate()
+            view = view[os.write(fd, view) :]
+        self._size += len(data)
+        self._maybe_rotate()
+        return True
+
+    def when_writable(self, callback: Resume) -> None:
+        """Call back once nothing of ours is held (at once if nothing is)."""
+        if self._outlet is not None:
+            self._outlet.when_writable(self, callback)
+        else:
+            callback(None)
+
+    def flush(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for held bytes to go out. Blocks: for the end of
+        the daemon only."""
+        if self._outlet is not None:
+            self._outlet.flush(timeout)
 
     def after_external_write(self, n: int) -> None:
         """Account for `n` bytes spliced into fileno() and rotate if needed."""
@@ -193,7 +235,15 @@ class RotatingFile:
     # -- reopen / clear / close ---------------------------------------------
 
     def reopen(self) -> None:
-        """Close and reopen the same path (SIGUSR2, after an external logrotate)."""
+        """Close and reopen the same path (SIGUSR2, after an external logrotate).
+
+        A non-regular target keeps what it holds; a fifo without a reader is opened
+        later, on a timer, instead of blocking here."""
+        if self._closed:
+            return
+        if self._outlet is not None:
+            self._outlet.reopen()
+            return
         self._close_fd()
         self._open()
 
@@ -211,6 +261,7 @@ class RotatingFile:
         self._open()
 
     def close(self) -> None:
+        self._closed = True
         self._close_fd()
 
     def __repr__(self) -> str:

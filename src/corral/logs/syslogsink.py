@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import syslog
 
+from corral.logs.sink import Resume
+
 _opened = False
 
 
@@ -18,11 +20,20 @@ def send(priority: int, text: str) -> None:
 
 
 class SyslogLines:
-    """Whole lines only: a line split across reads is one message; `end()` sends the rest."""
+    """Whole lines only: a line split across reads is one message; `end()` sends the rest.
+
+    A Sink (write/when_writable/close) as well as an on_data callable. syslog(3) itself
+    is a blocking send on /dev/log: a syslogd that stops reading is outside what
+    back-pressure here can cover."""
 
     def __init__(self, process_name: str) -> None:
         self._name = process_name
         self._partial = b""
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __call__(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")
@@ -30,11 +41,22 @@ class SyslogLines:
         for line in lines:
             self._send(line)
 
+    def write(self, data: bytes) -> bool:
+        self(data)
+        return True
+
+    def when_writable(self, callback: Resume) -> None:
+        callback(None)
+
     def end(self) -> None:
         """The pipe is done with: a last line without a newline is still a line."""
         if self._partial:
             self._send(self._partial)
             self._partial = b""
+
+    def close(self) -> None:
+        self.end()
+        self._closed = True
 
     def _send(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace")

@@ -11,7 +11,10 @@ Errors (the api layer maps them to faults):
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import os
+import stat
 from collections.abc import AsyncIterator
 
 __all__ = [
@@ -27,6 +30,24 @@ __all__ = [
 
 TRUNCATED_MARKER = b"==> File truncated <==\n"
 _FOLLOW_READ = 64 * 1024
+
+
+def _open_log(path: str) -> io.BufferedReader:
+    """Open a log for reading without ever waiting: a fifo opened for reading would block
+    until a writer came (and then steal the bytes meant for its reader), so fifos and
+    sockets are refused as not seekable, which is what reading them by offset would
+    have found anyway."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE), path)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        return open(fd, "rb", closefd=True)
+    except OSError:
+        os.close(fd)
+        raise
 
 
 class LogReadError(Exception):
@@ -63,7 +84,7 @@ def read_log(path: str | None, offset: int, length: int) -> bytes:
     elif length < 0:
         raise BadArguments("negative length")
     try:
-        with open(path, "rb") as f:
+        with _open_log(path) as f:
             if offset < 0:
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(size + offset, 0))
@@ -87,7 +108,7 @@ def tail_log(path: str | None, offset: int, length: int) -> tuple[bytes, int, bo
     if path is None:
         return b"", 0, False
     try:
-        with open(path, "rb") as f:
+        with _open_log(path) as f:
             size = f.seek(0, os.SEEK_END)
             overflow = size > offset + length
             if length <= 0 or offset >= size:
@@ -109,7 +130,7 @@ async def follow(path: str, initial: int = 1024, *, interval: float = 0.5) -> As
     cannot be opened at first.
     """
     try:
-        f = open(path, "rb")  # noqa: SIM115 - held open across yields, closed in finally
+        f = _open_log(path)  # held open across yields, closed in finally
     except FileNotFoundError:
         raise NoLogFile(path)
     try:
@@ -143,7 +164,7 @@ async def follow(path: str, initial: int = 1024, *, interval: float = 0.5) -> As
                 held.st_dev,
             ):
                 try:
-                    new = open(path, "rb")  # noqa: SIM115
+                    new = _open_log(path)
                 except FileNotFoundError:
                     continue
                 f.close()

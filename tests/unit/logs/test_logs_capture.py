@@ -73,16 +73,17 @@ def test_twenty_megabytes_zero_copy_into_rotating_file(tmp_path: Path) -> None:
     sink = RotatingFile(str(log), maxbytes=limit, backups=40)
     proc, fd = spawn(WRITER)
 
-    async def main() -> list[int]:
+    async def main() -> tuple[list[int], int]:
         pump, calls = await pump_until_eof(fd, sink)
         pump.drain()  # after EOF: a no-op that must not call on_eof again
         pump.close()
-        return calls
+        return calls, pump.spliced
 
-    calls = asyncio.run(main())
+    calls, spliced = asyncio.run(main())
     assert proc.wait(10) == 0
     sink.close()
     assert calls == [1]
+    assert spliced == BIG  # every byte went pipe -> file by splice(2), none through memory
     assert joined_logs(log) == random.Random(3).randbytes(BIG)
     # Only the splice path stops exactly at the rotation boundary (read/write
     # overshoots by part of a chunk), so every backup is exactly `limit` bytes.
@@ -96,7 +97,8 @@ def test_read_path_with_on_data_delivers_in_order(tmp_path: Path) -> None:
     sink = RotatingFile(str(log), maxbytes=300 * 1024, backups=40)
     seen = bytearray()
     proc, fd = spawn(WRITER.replace(str(BIG), str(2 * 1024 * 1024)))
-    asyncio.run(pump_until_eof(fd, sink, on_data=seen.extend))
+    pump, _ = asyncio.run(pump_until_eof(fd, sink, on_data=seen.extend))
+    assert pump.spliced == 0  # a consumer of the bytes: read/write, not splice
     proc.wait(10)
     sink.close()
     expected = random.Random(3).randbytes(2 * 1024 * 1024)

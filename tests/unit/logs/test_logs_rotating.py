@@ -7,7 +7,6 @@ import random
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -107,28 +106,38 @@ def test_rotated_file_keeps_private_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
 
 
+def read_nonblocking(fd: int) -> bytes:
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return bytes(out)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+
+
 def test_fifo_target_with_maxbytes_never_seeks_or_rotates(tmp_path: Path) -> None:
+    # The reader is a non-blocking fd of this thread: no reader thread to lose a race
+    # with the writer (which once hung the suite in a blocking open()).
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    got = bytearray()
-
-    def reader() -> None:
-        with open(fifo, "rb") as f:
-            while chunk := f.read(4096):
-                got.extend(chunk)
-
-    t = threading.Thread(target=reader)
-    t.start()
-    rf = RotatingFile(str(fifo), maxbytes=10, backups=3)
-    assert not rf.is_regular and not rf.rotates
-    for i in range(100):
-        rf.write(b"line %03d\n" % i)
-    rf.reopen()
-    rf.write(b"after reopen\n")
-    rf.clear()  # must not unlink a non-regular target
-    rf.close()
-    t.join(5)
-    assert bytes(got) == b"".join(b"line %03d\n" % i for i in range(100)) + b"after reopen\n"
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        rf = RotatingFile(str(fifo), maxbytes=10, backups=3)
+        assert not rf.is_regular and not rf.rotates
+        for i in range(100):
+            assert rf.write(b"line %03d\n" % i) is True
+        got = read_nonblocking(reader)
+        rf.reopen()
+        rf.write(b"after reopen\n")
+        rf.clear()  # must not unlink a non-regular target
+        rf.close()
+        got += read_nonblocking(reader)
+    finally:
+        os.close(reader)
+    assert got == b"".join(b"line %03d\n" % i for i in range(100)) + b"after reopen\n"
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert not Path(f"{fifo}.1").exists()
 

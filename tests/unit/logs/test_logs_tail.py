@@ -15,6 +15,7 @@ from corral.logs.tail import (
     TRUNCATED_MARKER,
     BadArguments,
     NoLogFile,
+    ReadFailed,
     follow,
     read_log,
     tail_log,
@@ -156,3 +157,19 @@ def test_follow_missing_file(tmp_path: Path) -> None:
             await _next(follow(str(tmp_path / "missing.log")))
 
     asyncio.run(main())
+
+
+def test_reading_a_fifo_log_never_waits_for_a_writer(tmp_path: Path) -> None:
+    # Nobody holds the fifo open for writing (its sink waits for a reader): a plain
+    # open() for reading would block the loop until a writer came.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ReadFailed, match="Illegal seek"):
+        read_log(str(fifo), 0, 0)
+    assert tail_log(str(fifo), 5, 100) == (b"", 5, False)
+
+    async def first() -> bytes:
+        return await anext(follow(str(fifo)))
+
+    with pytest.raises(OSError, match="Illegal seek"):
+        asyncio.run(first())

@@ -25,6 +25,7 @@ import syslog
 import time
 from functools import partial
 
+from corral.config.loglevels import LEVEL_CODES, LEVELS, level_number
 from corral.logs import outlet as outlets
 from corral.logs import syslogsink
 from corral.logs.rotating import RotatingFile
@@ -32,25 +33,6 @@ from corral.logs.sink import Dropped
 
 __all__ = ["LEVELS", "LEVEL_CODES", "MainLog", "format_line", "level_number"]
 
-LEVELS: dict[str, int] = {
-    "critical": 50,
-    "error": 40,
-    "warn": 30,
-    "info": 20,
-    "debug": 10,
-    "trace": 5,
-    "blather": 3,
-}
-LEVEL_CODES: dict[int, str] = {
-    50: "CRIT",
-    40: "ERRO",
-    30: "WARN",
-    20: "INFO",
-    10: "DEBG",
-    5: "TRAC",
-    3: "BLAT",
-}
-_ALIASES = {"warning": "warn"}
 HELD_MAX = 256 * 1024  # main log bytes that may wait for a slow target before lines drop
 _CLOSE_WAIT = 1.0  # seconds the last lines may take to go out at exit
 # Levels below debug have no syslog priority of their own.
@@ -63,16 +45,6 @@ _SYSLOG_PRIORITY: dict[int, int] = {
     5: syslog.LOG_DEBUG,
     3: syslog.LOG_DEBUG,
 }
-
-
-def level_number(name: str) -> int:
-    """Numeric level of a level name (case-insensitive); ValueError if unknown."""
-    key = name.lower()
-    key = _ALIASES.get(key, key)
-    try:
-        return LEVELS[key]
-    except KeyError:
-        raise ValueError(f"unknown log level {name!r}")
 
 
 def format_line(level: int, msg: str, now: float | None = None) -> str:

@@ -121,14 +121,19 @@ class ProcessStateChanged(Event):
 
 
 @dataclass(eq=False)
-class ProcessOutput(Event):
-    """One chunk a process wrote on a channel with stdout/stderr_events_enabled."""
+class _ProcessChunk(Event):
+    """Bytes a process wrote on one channel."""
 
     process: str
     group: str
     pid: int
     channel: str
     data: bytes
+
+
+@dataclass(eq=False)
+class ProcessOutput(_ProcessChunk):
+    """One chunk written on a channel with stdout/stderr_events_enabled."""
 
     @property
     def name(self) -> str:
@@ -139,14 +144,8 @@ class ProcessOutput(Event):
 
 
 @dataclass(eq=False)
-class ProcessCommunication(Event):
-    """A body a process wrote between the capture-mode tokens."""
-
-    process: str
-    group: str
-    pid: int
-    channel: str
-    data: bytes
+class ProcessCommunication(_ProcessChunk):
+    """A body written between the capture-mode tokens."""
 
     @property
     def name(self) -> str:

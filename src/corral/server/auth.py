@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from collections.abc import Callable
 
 from corral.server.connection import Handler, Request, Response
@@ -37,10 +35,16 @@ class BasicAuth:
         user, sep, password = decoded.partition(":")
         if not sep:
             return False
+        # hmac and hashlib load libcrypto (~3.7 MiB RSS): imported on the first login only
+        import hmac
+
         user_ok = hmac.compare_digest(user.encode(), self.username.encode())
         return user_ok and self._password_ok(password)
 
     def _password_ok(self, given: str) -> bool:
+        import hashlib
+        import hmac
+
         # A configured password of '{SHA}<hex>' is the SHA-1 of the real one.
         if self.password.startswith("{SHA}"):
             digest = hashlib.sha1(given.encode("utf-8")).hexdigest()

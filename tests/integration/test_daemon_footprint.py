@@ -33,6 +33,24 @@ def test_a_daemon_without_tls_or_logins_maps_no_crypto_library(daemon) -> None:
     assert _tls_libs(pid) == set()
 
 
+def test_the_spawn_threads_are_gone_once_autostart_is_done(daemon) -> None:
+    programs = "".join(f"[program:p{i}]\ncommand=/bin/sleep 100\nstartsecs=0\n" for i in range(8))
+    d = daemon(programs)
+    rpc = rpc_proxy(d.sock)
+    wait_until(
+        lambda: all(p["statename"] == "RUNNING" for p in rpc.supervisor.getAllProcessInfo()),
+        timeout=30,
+        what="all 8 programs RUNNING",
+    )
+    pid = rpc.supervisor.getPID()
+    # the 8 spawns ran on worker threads; the daemon at rest keeps only its loop thread
+    wait_until(
+        lambda: len(list(Path(f"/proc/{pid}/task").iterdir())) == 1,
+        timeout=10,
+        what="the daemon down to one thread",
+    )
+
+
 def test_logins_work_with_the_digest_code_loaded_on_first_use(tmp_path: Path) -> None:
     d = Daemon(tmp_path, "")
     sha = hashlib.sha1(b"secret").hexdigest()

@@ -124,17 +124,21 @@ class Spawner:
             if p.config.autostart
         ]
         first = True
-        for _, procs in groupby(todo, key=sup.priority_level):
-            if not first:
-                await asyncio.sleep(0)
-            first = False
-            if sup.stopping:
-                return
-            with self.collect() as batch:
-                for proc in procs:
-                    if proc.state == ProcessState.STOPPED:
-                        proc.handle(Ev.START)
-            self.run_collected(batch)
+        try:
+            for _, procs in groupby(todo, key=sup.priority_level):
+                if not first:
+                    await asyncio.sleep(0)
+                first = False
+                if sup.stopping:
+                    return
+                with self.collect() as batch:
+                    for proc in procs:
+                        if proc.state == ProcessState.STOPPED:
+                            proc.handle(Ev.START)
+                self.run_collected(batch)
+        finally:
+            # idle worker threads are memory and a thread count that ps shows: none at rest
+            self.close()
 
     @contextlib.contextmanager
     def collect(self) -> Iterator[list[tuple[Process, Job]]]:

@@ -20,7 +20,7 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import report, scale, scenarios
+from benchlib import chain, report, scale, scenarios
 from benchlib.daemon import become_subreaper
 from benchlib.scenarios import Metrics, Params
 from benchlib.systems import (
@@ -33,7 +33,18 @@ from benchlib.systems import (
 )
 from benchlib.systems import supervisord as supervisord_system
 
-ALL = ["startup", "idle", "logs", "crash", "rpc", "stopstart", "shutdown", "client", "scale"]
+ALL = [
+    "startup",
+    "idle",
+    "logs",
+    "crash",
+    "rpc",
+    "stopstart",
+    "shutdown",
+    "client",
+    "scale",
+    "chain",
+]
 Job = Callable[[System, str], Metrics]
 
 
@@ -55,6 +66,8 @@ def jobs(
         out.append(("logs", lambda s, w: scenarios.logs(s, w, p), reps))
     if "crash" in only:
         out.append(("crash", lambda s, w: scenarios.crash(s, w, p), reps))
+    if "chain" in only:
+        out.append(("chain", chain.chain, reps))
     if "scale" in only:
         out.append(("scale", lambda s, w: scale.scale(s, w, sp), scale_reps))
     return out

@@ -119,6 +119,13 @@ def run_in_virtual_time(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def prog(name: str, command: str, **opts: object) -> str:
     """A [program:name] section for a test config."""
     lines = [f"[program:{name}]", f"command={command}"]

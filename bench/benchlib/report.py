@@ -47,6 +47,18 @@ TARGETS = [
     Target("shutdown.100_s", "worst", 1.0, "shutdown of 100 programs under 1 s (every run)"),
     Target("shutdown.100_timed_out", "max", 0.0, "shutdown of 100 programs: no run hit the cap"),
     Target("client.status_s[corrald]", "ratio", 0.5, "corralctl status <= 0.5x supervisorctl"),
+    Target(
+        "chain.10.overhead_ms",
+        "max",
+        50.0,
+        "chain of 10 notify programs: all RUNNING within 50 ms of the floor (issue 9)",
+    ),
+    Target(
+        "chain.10.handover_p50_ms",
+        "max",
+        5.0,
+        "chain of 10: ready to the dependent's spawn, p50 < 5 ms (issue 9)",
+    ),
 ]
 
 

@@ -33,12 +33,14 @@ class LoggerLike(Protocol):
 
 def make_registry(sup: SupervisorLike, log: LoggerLike | None = None) -> Registry:
     """Both namespaces of Supervisor's API, bound to one daemon."""
+    from corral.api.corral_ns import CorralNamespace
     from corral.api.dispatch import Registry
     from corral.api.supervisor_ns import SupervisorNamespace
     from corral.api.system_ns import SystemNamespace
 
     registry = Registry(log=log, shutting_down=lambda: sup.stopping)
     registry.add_all(SupervisorNamespace(sup).methods())
+    registry.add_all(CorralNamespace(sup).methods())
     registry.add_all(SystemNamespace(registry).methods())
     return registry
 

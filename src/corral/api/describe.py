@@ -41,7 +41,8 @@ def process_info(proc: ProcessLike, now: float | None = None) -> ProcessInfo:
         "pid": proc.pid or 0,
         "description": description(
             state, start, stop, now_i, proc.pid or 0, proc.spawnerr or "", proc.name
-        ),
+        )
+        or (proc.starting_note() if state == ProcessState.STARTING else ""),
     }
 
 

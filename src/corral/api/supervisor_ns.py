@@ -206,7 +206,16 @@ class SupervisorNamespace:
     async def stop_all_processes(self, wait: bool = True) -> list[dict[str, Any]]:
         # 4.3 stops in ascending priority, all at once (shutdown uses reverse order).
         todo = [p for p in self._all() if p.state in RUNNING_STATES]
-        return await each_in_4_3_order(todo, lambda p: self._stop(p, p.namespec, wait))
+        deps = self.sup.deps
+        if not deps:
+            return await each_in_4_3_order(todo, lambda p: self._stop(p, p.namespec, wait))
+
+        async def after_dependents(p: ProcessLike) -> None:
+            # depends_on: dependents first (corral's order; without it 4.3's, all at once)
+            await deps.dependents_down(p)
+            await self._stop(p, p.namespec, wait)
+
+        return await each_in_4_3_order(todo, after_dependents)
 
     async def _signal(self, proc: ProcessLike, name: str, sig: object) -> None:
         self._guard()

@@ -14,6 +14,7 @@ from typing import Any
 
 from corral.config import convert
 from corral.config.ctlconf import ctl_from_section
+from corral.config.deps import check_dependencies
 from corral.config.ini import IniDoc, Section, Value, env_names, expand, read_with_includes
 from corral.config.model import (
     AUTO,
@@ -32,6 +33,7 @@ from corral.config.model import (
     Warning_,
 )
 from corral.config.options import Option, SameAs, options_for
+from corral.config.supervision import DEFAULT_SUPERVISION, Supervision
 
 _PROGRAM_KINDS = ("program", "fcgi-program", "eventlistener")
 # Options whose errors Supervisor reports without the " in section ..." suffix.
@@ -62,6 +64,14 @@ RPC_FACTORY_KEY = "supervisor.rpcinterface_factory"
 # The one [rpcinterface:x] corral honours: Supervisor's own, as the `supervisor` namespace.
 MAIN_RPC_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
 _NODE = platform.node()
+# Keys that event-listener plugins read from program sections through the API
+# (supervisord-dependent-startup): not ours, but not mistakes either, so no warning.
+_PLUGIN_KEYS = frozenset(
+    {"dependent_startup", "dependent_startup_wait_for", "dependent_startup_inherit_priority"}
+)
+# Every process of a section shares its Supervision; sections without corral's keys share
+# the default one.
+_SUPERVISION_FIELDS = tuple(Supervision.__dataclass_fields__)
 
 
 class _Reader:
@@ -80,6 +90,7 @@ class _Reader:
     ) -> None:
         self.doc = doc
         self.section = section
+        self.kind = kind
         self.table = options_for(kind)
         self.env = env
         self.program = program
@@ -155,7 +166,9 @@ class _Reader:
         """Warn about keys the table does not declare; return them (name, raw text)."""
         extra = []
         for key, value in self.section.options.items():
-            if key not in self.table:
+            if key in _PLUGIN_KEYS:
+                extra.append((key, value.text))
+            elif key not in self.table:
                 warnings.append(
                     Warning_(
                         "warn",
@@ -299,6 +312,7 @@ def _processes(
         serverurl=r.get("serverurl"),
         section=section.name,
         extra=extra,
+        supervision=_supervision(r),
     )
     result = []
     for num in range(start, start + numprocs):
@@ -334,6 +348,14 @@ def _processes(
             )
         )
     return result
+
+
+def _supervision(r: _Reader) -> Supervision:
+    values = {name: r.get(name) for name in _SUPERVISION_FIELDS}
+    sup = Supervision(**values)
+    if sup.watchdog_sec and (sup.ready_check is None or sup.ready_check.kind != "notify"):
+        raise r.error("watchdog_sec needs ready_check = notify", "watchdog_sec")
+    return DEFAULT_SUPERVISION if sup == DEFAULT_SUPERVISION else sup
 
 
 def _fcgi_socket(
@@ -602,6 +624,7 @@ def load(
     env.update(env_names(dict(supervisord.environment)))
     _unknown_sections(doc, warnings)
     groups = _groups(doc, env, warnings)
+    check_dependencies(doc, groups)
     unix, inet = _servers(doc, env, warnings)
     ctl_section = doc.sections.get("supervisorctl")
     ctl = None

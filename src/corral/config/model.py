@@ -12,6 +12,7 @@ from enum import Enum
 # Defined in light modules corralctl can import without this one; re-exported here.
 from corral.config.ctlconf import CtlConfig as CtlConfig
 from corral.config.errors import ConfigError as ConfigError
+from corral.config.supervision import DEFAULT_SUPERVISION, Supervision
 
 # Sentinel values a log file option may hold (besides a path or None for NONE/OFF).
 AUTO = "AUTO"
@@ -78,6 +79,8 @@ class ProcessConfig:
     serverurl: str  # AUTO or a URL
     section: str = ""  # e.g. 'program:app', for messages
     extra: tuple[tuple[str, str], ...] = ()  # unknown keys, kept verbatim
+    # corral's readiness, dependency, health and restart keys; one shared default object
+    supervision: Supervision = DEFAULT_SUPERVISION
 
     def expects(self, code: int) -> bool:
         """The one rule for "was this exit expected": a listed exit code. A death by signal

@@ -28,6 +28,7 @@ from functools import cache
 from typing import Any
 
 from corral.config import convert as c
+from corral.config import supervision as sv
 from corral.config.ctlconf import CTL_OPTIONS
 from corral.config.loglevels import LEVELS_TEXT
 
@@ -182,6 +183,71 @@ def _channel(ch: str) -> tuple[Option, ...]:
     )
 
 
+# corral's keys (config/supervision.py). Live: a running process takes the new value at its
+# next use; the check, the dependencies and the watchdog are set up for a run, so they restart
+_SUPERVISION = (
+    _pg(
+        "ready_check",
+        sv.ready_check,
+        "",
+        "RUNNING when this passes, not after startsecs: notify, fd:N, log:REGEX, "
+        "tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
+        live=False,
+    ),
+    _pg("ready_timeout", sv.positive_seconds, "60", "Seconds to pass ready_check.", live=True),
+    _pg("ready_interval", sv.positive_seconds, "1", "Seconds between ready probes.", live=True),
+    _pg(
+        "depends_on",
+        sv.dependencies,
+        "",
+        "Programs or groups started first: name[:ready|started|exited], comma-separated.",
+        live=False,
+    ),
+    _pg(
+        "health_check",
+        sv.health_check,
+        "",
+        "Probe run while RUNNING: tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
+        live=False,
+    ),
+    _pg("health_interval", sv.positive_seconds, "10", "Seconds between health probes.", live=True),
+    _pg(
+        "health_timeout", sv.positive_seconds, "5", "Seconds one health probe may take.", live=True
+    ),
+    _pg(
+        "health_retries", sv.positive_integer, "3", "Failed probes in a row: unhealthy.", live=True
+    ),
+    _pg(
+        "health_action",
+        sv.health_action,
+        "restart",
+        "When unhealthy: restart, stop or none.",
+        live=True,
+    ),
+    _pg(
+        "watchdog_sec",
+        sv.seconds,
+        "0",
+        "With ready_check=notify: unhealthy without WATCHDOG=1 this often; 0 off.",
+        live=False,
+    ),
+    _pg(
+        "backoff",
+        sv.backoff,
+        "linear",
+        "Delay after a failed start: linear (1, 2, 3 s), exponential (1, 2, 4 s) or seconds.",
+        live=True,
+    ),
+    _pg("backoff_max", sv.positive_seconds, "60", "Longest backoff delay, seconds.", live=True),
+    _pg(
+        "restart_delay",
+        sv.seconds,
+        "0",
+        "Seconds before an autorestart of a process that exited from RUNNING.",
+        live=True,
+    ),
+)
+
 _PROGRAM = (
     _pg("command", c.string, None, "Command line, split like a shell.", "process", True),
     _pg("process_name", c.string, "%(program_name)s", "Process name pattern.", "process"),
@@ -190,7 +256,7 @@ _PROGRAM = (
     _pg("priority", c.integer, "999", "Lower starts first and stops last.", "here", live=True),
     _pg("autostart", c.boolean, "true", "Start when the daemon starts.", live=True),
     _pg("startsecs", c.integer, "1", "Seconds up before RUNNING.", live=True),
-    _pg("startretries", c.integer, "3", "Failed starts before FATAL.", live=True),
+    _pg("startretries", sv.retries, "3", "Failed starts before FATAL; or unlimited.", live=True),
     _pg("autorestart", c.autorestart, "unexpected", "true, false or unexpected.", live=True),
     _pg("exitcodes", c.exit_codes, "0", "Expected exit codes.", live=True),
     _pg("stopsignal", c.parse_signal, "TERM", "Signal sent to stop.", live=True),
@@ -211,6 +277,7 @@ _PROGRAM = (
     _pg("directory", c.string, None, "chdir in the child.", "process"),
     _pg("umask", c.octal, None, "umask in the child (default: inherit)."),
     _pg("serverurl", c.string, "AUTO", "SUPERVISOR_SERVER_URL for the child."),
+    *_SUPERVISION,
 )
 
 # A listener pool's own keys live in the daemon, not in the listener processes: a change

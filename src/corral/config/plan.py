@@ -29,6 +29,7 @@ from corral.config.model import (
     ProcessConfig,
 )
 from corral.config.options import options_for
+from corral.config.supervision import Supervision
 
 # ProcessConfig field -> the INI key it comes from ('name' is the identity, not a key).
 PROCESS_KEYS: dict[str, str] = {
@@ -55,6 +56,8 @@ PROCESS_KEYS: dict[str, str] = {
     "umask": "umask",
     "serverurl": "serverurl",
 }
+# Supervision fields are the keys' own names (config/supervision.py).
+SUPERVISION_KEYS: tuple[str, ...] = tuple(Supervision.__dataclass_fields__)
 # LogChannelConfig field -> key suffix after 'stdout_' / 'stderr_'.
 CHANNEL_KEYS: dict[str, str] = {
     "logfile": "logfile",
@@ -190,6 +193,10 @@ def process_changes(old: ProcessConfig, new: ProcessConfig) -> tuple[KeyChange, 
             a, b = getattr(a_ch, field), getattr(b_ch, field)
             if a != b:
                 _add(found, kind, f"{ch}_{suffix}", a, b)
+    for field in SUPERVISION_KEYS:  # corral's keys: one field each, named as the key
+        a, b = getattr(old.supervision, field), getattr(new.supervision, field)
+        if a != b:
+            _add(found, kind, field, a, b)
     before, after = dict(old.extra), dict(new.extra)
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):

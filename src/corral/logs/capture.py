@@ -199,6 +199,7 @@ class OutputPump:
         self._held_by: list[Sink] = []  # sinks holding our bytes: not reading until they call
         self._on_eof = on_eof
         self._on_data = on_data
+        self._taps: list[Callable[[bytes], None]] = []  # short-lived readers (a ready check)
         self._strip = AnsiStripper() if strip_ansi else None
         self._capture = CaptureSplitter(capture_maxbytes) if capture_maxbytes > 0 else None
         self._on_capture = on_capture
@@ -229,6 +230,7 @@ class OutputPump:
         return (
             self._splice_ok
             and self._on_data is None
+            and not self._taps
             and self._strip is None
             and self._capture is None
             and isinstance(sink, RotatingFile)
@@ -402,6 +404,19 @@ class OutputPump:
                 self._recovered()
         if self._on_data is not None:
             self._on_data(data)
+        for tap in tuple(self._taps):  # a tap may remove itself
+            tap(data)
+
+    def tap(self, reader: Callable[[bytes], None]) -> Callable[[], None]:
+        """Also give every chunk to reader until the returned remover is called (the pipe
+        is read, not spliced, meanwhile)."""
+        self._taps.append(reader)
+
+        def remove() -> None:
+            if reader in self._taps:
+                self._taps.remove(reader)
+
+        return remove
 
     def _recovered(self) -> None:
         if self._sink_failing:

@@ -211,8 +211,12 @@ class Lifecycle:
         all at once, so many programs stop fast and dependencies still go down in order."""
         sup = self.sup
         procs = sorted(sup.processes(), key=sup.priority_level, reverse=True)
-        for _, level in groupby(procs, key=sup.priority_level):
-            batch = list(level)
+        if sup.deps:
+            # depends_on: dependents first, then what they needed (priority within a round)
+            batches = sup.deps.stop_rounds(procs)
+        else:
+            batches = [list(level) for _, level in groupby(procs, key=sup.priority_level)]
+        for batch in batches:
             # Listeners go last (priority -1): let them hear the shutdown first.
             pools = {sup.pools[p.group] for p in batch if p.group in sup.pools}
             if pools:

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 
 from corral.config.convert import signal_name
 from corral.config.model import AutoRestart, ProcessConfig
+from corral.config.supervision import DEFAULT_SUPERVISION
 from corral.logs.capture import InputPipe, OutputPump
 from corral.logs.rotating import RotatingFile
 from corral.runtime.reaper import describe_status
 from corral.runtime.spawn import Spawned, SpawnFailure
-from corral.runtime.transitions import Act, Ev, Row, Timer, choose
+from corral.runtime.transitions import Act, Ev, Row, StopReason, Timer, choose
+from corral.runtime.watch import Watch, extended_info, starting_note
+from corral.runtime.watch_acts import WATCH_ACTIONS
 from corral.wire.names import make_namespec
 from corral.wire.states import ProcessState
 
@@ -63,6 +66,7 @@ class Process:
         "namespec",
         "on_change",
         "pid",
+        "restarts",
         "spawnerr",
         "state",
         "stderr_logfile",
@@ -72,6 +76,7 @@ class Process:
         "sup",
         "tries",
         "want",
+        "watch",
     )
 
     def __init__(
@@ -96,7 +101,10 @@ class Process:
         self.exitstatus = 0
         self.exit_expected = True
         self.exit_text = ""
-        self.tries = 0  # consecutive failed starts, the backoff delay in seconds
+        self.tries = 0  # consecutive failed starts
+        self.restarts = 0  # automatic restarts since the daemon started (not the operator's)
+        # readiness, health and dependencies: only for sections that use corral's keys
+        self.watch = None if config.supervision == DEFAULT_SUPERVISION else Watch()
         self.stdout_logfile = stdout_logfile
         self.stderr_logfile = stderr_logfile
         # opened at the first spawn (by the spawn job, possibly on a worker thread), then
@@ -130,7 +138,35 @@ class Process:
 
     @property
     def wants_ready_check(self) -> bool:
-        return False  # readiness checks plug in here
+        return self.config.supervision.ready_check is not None
+
+    @property
+    def wants_up(self) -> bool:
+        return self.want is Want.UP
+
+    @property
+    def deps_unmet(self) -> bool:
+        return self.watch is not None and self.sup.deps.unmet(self)
+
+    @property
+    def waiting_for_deps(self) -> bool:
+        return self.watch is not None and bool(self.watch.waiting_for) and not self.pid
+
+    @property
+    def stop_reason(self) -> StopReason:
+        return self.watch.stop_reason if self.watch is not None else StopReason.NONE
+
+    @property
+    def health_action(self) -> str:
+        return self.config.supervision.health_action
+
+    @property
+    def restart_delay(self) -> float:
+        return self.config.supervision.restart_delay
+
+    @property
+    def restart_pending(self) -> bool:
+        return self.timer_armed(Timer.RESTART)
 
     # --- the state machine -------------------------------------------------------------
 
@@ -163,9 +199,14 @@ class Process:
         if old != row.to:
             self.state = row.to
             self._leave(old)
+            self._release(old)
             self._changed(old, row.to)
         for act in row.actions:
             self._ACTIONS[act](self)
+        if old != row.to:
+            # after the row's actions, so the log says 'success: db ...' before the
+            # dependent's 'spawned:' line
+            self.sup.deps.changed(self)
         if row.then is not None:
             assert self._queue is not None
             self._queue.append(row.then)
@@ -177,6 +218,10 @@ class Process:
             return
         for slot in [t for t in timers if t.state == old]:
             timers.pop(slot).cancel()
+
+    def _release(self, old: ProcessState) -> None:
+        if self.watch is not None:
+            self.watch.left(old)
 
     def _changed(self, old: ProcessState, new: ProcessState) -> None:
         waiters, self._waiters = self._waiters, None
@@ -199,6 +244,19 @@ class Process:
         return self._timers is not None and slot in self._timers
 
     # --- timers --------------------------------------------------------------------------
+
+    def arm(self, slot: Timer, delay: float) -> None:
+        """(Re)arm a timer slot; it goes when the process leaves the slot's state."""
+        self._arm(slot, delay)
+
+    def cancel_timer(self, slot: Timer) -> None:
+        if self._timers is not None:
+            handle = self._timers.pop(slot, None)
+            if handle is not None:
+                handle.cancel()
+
+    def pumps(self) -> list[OutputPump]:
+        return list(self._pumps)
 
     def _arm(self, slot: Timer, delay: float) -> None:
         if self._timers is None:
@@ -247,6 +305,8 @@ class Process:
     def spawn_done(self, outcome: Spawned | SpawnFailure) -> None:
         """The outcome of the spawn started by SPAWN, on the loop thread."""
         if isinstance(outcome, SpawnFailure):
+            if self.watch is not None:
+                self.watch.child_gone()
             self.spawnerr = outcome.message
             self.sup.log.info(f"spawnerr: {outcome.message}")
             self.handle(Ev.SPAWN_FAILED)
@@ -256,6 +316,7 @@ class Process:
         self._pumps = self.sup.output.attach(self, outcome)
         self._stdin = InputPipe(outcome.stdin_fd) if outcome.stdin_fd is not None else None
         self.handle(Ev.SPAWNED)
+        self.sup.deps.changed(self)  # `started` dependencies hold from here
 
     def pump_ended(self, pump: OutputPump) -> None:
         if pump in self._pumps:
@@ -268,7 +329,7 @@ class Process:
         self._arm(Timer.STARTSECS, self.config.startsecs)
 
     def _arm_backoff(self) -> None:
-        self._arm(Timer.BACKOFF, self.tries)
+        self._arm(Timer.BACKOFF, self.config.supervision.backoff_delay(self.tries))
 
     def _send(self, sig: int, as_group: bool) -> None:
         if not self.pid:
@@ -299,6 +360,8 @@ class Process:
 
     def _forget_child(self) -> None:
         self.pid = 0
+        if self.watch is not None:
+            self.watch.child_gone()
 
     def _log_exit(self) -> None:
         if self.exit_expected:
@@ -322,7 +385,8 @@ class Process:
         )
 
     def _log_ready(self) -> None:
-        self.sup.log.info(f"success: {self.name} entered RUNNING state, ready")
+        how = self.watch.ready_detail if self.watch is not None else ""
+        self.sup.log.info(f"success: {self.name} entered RUNNING state, ready ({how})")
 
     def _log_fatal(self) -> None:
         self.sup.log.info(
@@ -347,6 +411,7 @@ class Process:
         Act.LOG_RUNNING: _log_running,
         Act.LOG_READY: _log_ready,
         Act.LOG_FATAL: _log_fatal,
+        **WATCH_ACTIONS,
     }
 
     # --- the child's end -----------------------------------------------------------------
@@ -364,6 +429,14 @@ class Process:
         self.exit_expected = self.config.expects(code)
         self.laststop = time.time()
         self.handle(Ev.EXIT)
+
+    def extended_info(self) -> dict[str, object]:
+        """corral's fields of corral.getProcessInfo (after 4.3's)."""
+        return extended_info(self)
+
+    def starting_note(self) -> str:
+        """What `status` shows while STARTING: what it waits for, or its STATUS= text."""
+        return starting_note(self)
 
     def write_stdin(self, data: bytes) -> None:
         if self._stdin is None:
@@ -383,6 +456,8 @@ class Process:
     def close(self) -> None:
         """Release files and pipes; the process must be stopped."""
         self._cancel_timers()
+        if self.watch is not None:
+            self.watch.child_gone()
         for pump in self._pumps:
             pump.close()
         self._pumps = []

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from typing import TYPE_CHECKING
 
+from corral.runtime import readiness
+from corral.runtime.notify import NotifyDir
 from corral.runtime.spawn import (
     Identity,
     Spawned,
@@ -57,6 +59,7 @@ class Spawner:
         # while not None, SPAWN queues the job here instead of running it at once
         self._batch: list[tuple[Process, Job]] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._notify_dir: NotifyDir | None = None  # made for the first ready_check = notify
 
     def identity(self, uid: int | None) -> Identity | None:
         if uid is None:
@@ -88,20 +91,47 @@ class Spawner:
         group = proc.group
         daemon_env = self.sup.config.supervisord.environment
         server_url = self.sup.server_url
+        try:
+            prep = readiness.prepare(proc, self.notify_dir)  # sockets and pipes: on the loop
+        except OSError as e:
+            message = f"can't set up ready_check for {cfg.name!r}: {e.strerror or e}"
+
+            def failed() -> Spawned:
+                raise SpawnFailure(message)
+
+            return failed
 
         def job() -> Spawned:
-            open_logs(proc)  # creating files is slow on some disks: worth doing side by side
-            env = child_environment(
-                cfg,
-                group,
-                base=os.environ,
-                daemon_env=daemon_env,
-                server_url=server_url,
-                identity=identity,
-            )
-            return spawn(cfg, env, identity=identity, stdin_socket=sock)
+            try:
+                open_logs(proc)  # creating files is slow on some disks: worth doing side by side
+                env = child_environment(
+                    cfg,
+                    group,
+                    base=os.environ,
+                    daemon_env=daemon_env,
+                    server_url=server_url,
+                    identity=identity,
+                )
+                if prep is None:
+                    return spawn(cfg, env, identity=identity, stdin_socket=sock)
+                env.update(prep.env)
+                return spawn(
+                    readiness.spawn_config(cfg, env),
+                    env,
+                    identity=identity,
+                    stdin_socket=sock,
+                    pass_fds=prep.pass_fds,
+                )
+            finally:
+                if prep is not None:
+                    prep.release_child_ends()
 
         return job
+
+    def notify_dir(self) -> NotifyDir:
+        if self._notify_dir is None:
+            self._notify_dir = NotifyDir()
+        return self._notify_dir
 
     def spawn(self, proc: Process) -> None:
         """The SPAWN action: run the job now, or queue it in the batch being built."""
@@ -138,7 +168,7 @@ class Spawner:
                 self.run_collected(batch)
         finally:
             # idle worker threads are memory and a thread count that ps shows: none at rest
-            self.close()
+            self.close_pool()
 
     @contextlib.contextmanager
     def collect(self) -> Iterator[list[tuple[Process, Job]]]:
@@ -160,7 +190,13 @@ class Spawner:
         for (proc, _), outcome in zip(batch, outcomes, strict=True):
             proc.spawn_done(outcome)
 
-    def close(self) -> None:
+    def close_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def close(self) -> None:
+        self.close_pool()
+        if self._notify_dir is not None:
+            self._notify_dir.remove()
+            self._notify_dir = None

@@ -17,6 +17,7 @@ from corral.config.diff import diff as diff_config
 from corral.config.model import Config, ConfigError, GroupConfig, GroupKind, ProcessConfig
 from corral.logs.mainlog import MainLog
 from corral.runtime import errors
+from corral.runtime.dependencies import Dependencies
 from corral.runtime.eventbus import EventBus, GroupChanged, ProcessStateChanged
 from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
 from corral.runtime.lifecycle import Closable, DaemonWant, Lifecycle, ServeFactory, wait_stopped
@@ -51,6 +52,7 @@ class Supervisor:
         self.spawner = Spawner(self)
         self.output = OutputRouter(self)
         self.lifecycle = Lifecycle(self)
+        self.deps = Dependencies(self)
 
     # --- read-only views -------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Supervisor:
             procs.append(proc)
         group = Group(gconf, procs, sock)
         self._groups[gconf.name] = group
+        self.deps.stale()
         if gconf.kind is GroupKind.EVENTLISTENER and gconf.listener is not None:
             self.pools[gconf.name] = ListenerPool(
                 gconf.name,
@@ -147,6 +150,7 @@ class Supervisor:
 
     def _deactivate(self, name: str) -> None:
         group = self._groups.pop(name)
+        self.deps.stale()
         group.close()
         pool = self.pools.pop(name, None)
         if pool is not None:
@@ -211,6 +215,9 @@ class Supervisor:
         raise errors.AbnormalTermination(proc.namespec)
 
     async def stop(self, proc: Process, wait: bool = True) -> None:
+        if proc.restart_pending:  # EXITED, its restart_delay running: the restart is off
+            proc.handle(Ev.STOP)
+            return
         if proc.state not in RUNNING_STATES:
             raise errors.NotRunning(proc.namespec)
         proc.handle(Ev.STOP)

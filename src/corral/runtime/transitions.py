@@ -35,6 +35,12 @@ class Ev(Enum):
     BACKOFF_OVER = auto()  # the backoff delay is over
     KILL_TIMEOUT = auto()  # stopwaitsecs passed while STOPPING
     SIGNAL_ERROR = auto()  # sending a signal failed in an unexpected way
+    DEPS_MET = auto()  # every depends_on entry holds now (the dependency tracker says so)
+    DEPS_FAILED = auto()  # a dependency failed for good: this start cannot happen
+    NOT_READY = auto()  # ready_timeout passed without the ready_check passing
+    UNHEALTHY = auto()  # health_retries failed probes in a row (or the watchdog expired)
+    WATCHDOG = auto()  # no WATCHDOG=1 within watchdog_sec
+    RESTART = auto()  # restart_delay is over: the autorestart may happen now
     # follow-ups the machine raises after a row, to take a decision in the new state
     FAILED = auto()  # entered BACKOFF: retry later, or give up
     ENDED = auto()  # entered EXITED: autorestart, or stay
@@ -46,8 +52,18 @@ class Act(Enum):
     COUNT_TRY = auto()  # one more failed start
     NOTE_TOO_QUICK = auto()  # spawnerr 'Exited too quickly ...'; no exit status
     NOTE_BAD_EXIT = auto()  # spawnerr 'Bad exit code N' when the exit was not expected
+    NOTE_NOT_READY = auto()  # spawnerr 'ready check X not passed after N s: why'
+    NOTE_DEP_FAILED = auto()  # spawnerr 'dependency db failed (...)'
+    NOTE_UNHEALTHY = auto()  # why the coming stop happens (restart after it, or stay down)
+    NOTE_WATCHDOG = auto()  # health 'unhealthy' with the watchdog as the reason
+    STOP_WAITING = auto()  # no longer waiting for dependencies
+    COUNT_RESTART = auto()  # one more automatic restart (the `restarts` figure)
     # I/O (actions)
     SPAWN = auto()  # fork/exec; its outcome comes back as SPAWNED or SPAWN_FAILED
+    WAIT_DEPS = auto()  # say what we wait for; start the dependencies that are down
+    WATCH_READY = auto()  # arm ready_timeout, start listening/probing for readiness
+    WATCH_HEALTH = auto()  # start the health probes and the watchdog (if configured)
+    ARM_RESTART = auto()  # RESTART after restart_delay
     LOG_SPAWNED = auto()  # "spawned: 'x' with pid N"
     ARM_STARTSECS = auto()  # STARTSECS after startsecs seconds
     ARM_BACKOFF = auto()  # BACKOFF_OVER after `tries` seconds
@@ -60,16 +76,20 @@ class Act(Enum):
     LOG_RUNNING = auto()  # 'success: ... entered RUNNING state, process has stayed up ...'
     LOG_READY = auto()  # 'success: ... entered RUNNING state, ready (...)'
     LOG_FATAL = auto()  # 'gave up: ... entered FATAL state'
+    LOG_NOT_READY = auto()  # 'not ready: x: ready check ...; stopping'
+    LOG_DEP_FAILED = auto()  # 'gave up: x entered FATAL state, dependency ... failed'
+    LOG_UNHEALTHY = auto()  # 'unhealthy: x: <check> <detail> (N in a row); restarting'
 
 
 class Timer(Enum):
     """Named timer slots; `state` is the state that owns the slot."""
 
     STARTSECS = (S.STARTING, Ev.STARTSECS)
-    READY = (S.STARTING, None)  # readiness timeout (readiness checks plug in here)
+    READY = (S.STARTING, Ev.NOT_READY)  # ready_timeout
     BACKOFF = (S.BACKOFF, Ev.BACKOFF_OVER)
     STOP = (S.STOPPING, Ev.KILL_TIMEOUT)
-    HEALTH = (S.RUNNING, None)  # health probe interval (health checks plug in here)
+    WATCHDOG = (S.RUNNING, Ev.WATCHDOG)  # watchdog_sec, re-armed by each WATCHDOG=1
+    RESTART = (S.EXITED, Ev.RESTART)  # restart_delay
 
     @property
     def state(self) -> S:
@@ -94,6 +114,28 @@ class Facts(Protocol):
     def shutting_down(self) -> bool: ...
     @property
     def wants_ready_check(self) -> bool: ...
+    @property
+    def wants_up(self) -> bool: ...
+    @property
+    def deps_unmet(self) -> bool: ...
+    @property
+    def waiting_for_deps(self) -> bool: ...
+    @property
+    def stop_reason(self) -> StopReason: ...
+    @property
+    def health_action(self) -> str: ...
+    @property
+    def restart_delay(self) -> float: ...
+    @property
+    def restart_pending(self) -> bool: ...
+
+
+class StopReason(Enum):
+    """Why the machine itself stopped a process (the operator's stops have none)."""
+
+    NONE = auto()
+    NOT_READY = auto()  # ready_timeout: a failed start, retried through BACKOFF
+    UNHEALTHY = auto()  # health_action = restart: started again once stopped
 
 
 Guard = Callable[[Facts], bool]
@@ -120,6 +162,40 @@ def waits_for_ready(p: Facts) -> bool:
     return p.wants_ready_check
 
 
+def deps_unmet(p: Facts) -> bool:
+    return p.deps_unmet
+
+
+def waiting_for_deps(p: Facts) -> bool:
+    """STARTING without a child: waiting for dependencies."""
+    return p.waiting_for_deps
+
+
+def retry_not_ready(p: Facts) -> bool:
+    """Stopped for not getting ready in time, and still wanted up: a failed start."""
+    return p.stop_reason is StopReason.NOT_READY and p.wants_up
+
+
+def restart_unhealthy(p: Facts) -> bool:
+    return p.stop_reason is StopReason.UNHEALTHY and p.wants_up and not p.shutting_down
+
+
+def unhealthy_restarts(p: Facts) -> bool:
+    return p.health_action == "restart"
+
+
+def unhealthy_stops(p: Facts) -> bool:
+    return p.health_action == "stop"
+
+
+def restart_pending(p: Facts) -> bool:
+    return p.restart_pending
+
+
+def autorestart_later(p: Facts) -> bool:
+    return p.restart_delay > 0 and should_autorestart(p)
+
+
 class Row(NamedTuple):
     to: S
     actions: tuple[Act, ...] = ()
@@ -128,25 +204,43 @@ class Row(NamedTuple):
     guard: Guard | None = None
 
 
-FRESH_START = Row(S.STARTING, (Act.SPAWN,), prepare=(Act.RESET_TRIES,))
+# starting from rest, with a fresh retry budget; first the dependencies, if any are not met
+FRESH_START = (
+    Row(S.STARTING, (Act.WAIT_DEPS,), prepare=(Act.RESET_TRIES,), guard=deps_unmet),
+    Row(S.STARTING, (Act.SPAWN,), prepare=(Act.RESET_TRIES,)),
+)
+STOPPED_WHEN_UNHEALTHY = Row(
+    S.STOPPING, (Act.LOG_UNHEALTHY, Act.SEND_STOP), prepare=(Act.NOTE_UNHEALTHY,)
+)
 
 TABLE: dict[tuple[S, Ev], tuple[Row, ...]] = {
-    # starting from rest, with a fresh retry budget
-    (S.STOPPED, Ev.START): (FRESH_START,),
-    (S.EXITED, Ev.START): (FRESH_START,),
-    (S.FATAL, Ev.START): (FRESH_START,),
-    (S.UNKNOWN, Ev.START): (FRESH_START,),
+    (S.STOPPED, Ev.START): FRESH_START,
+    (S.EXITED, Ev.START): FRESH_START,
+    (S.FATAL, Ev.START): FRESH_START,
+    (S.UNKNOWN, Ev.START): FRESH_START,
     # an operator start during BACKOFF tries again now (the backoff timer goes with BACKOFF)
-    (S.BACKOFF, Ev.START): (FRESH_START,),
+    (S.BACKOFF, Ev.START): FRESH_START,
+    # STARTING, waiting for dependencies (no child yet)
+    (S.STARTING, Ev.DEPS_MET): (Row(S.STARTING, (Act.SPAWN,), guard=waiting_for_deps),),
+    (S.STARTING, Ev.DEPS_FAILED): (
+        Row(S.FATAL, (Act.LOG_DEP_FAILED,), prepare=(Act.NOTE_DEP_FAILED,), guard=waiting_for_deps),
+    ),
     # STARTING
     (S.STARTING, Ev.SPAWNED): (
         Row(S.STARTING, (Act.LOG_SPAWNED,), then=Ev.STARTSECS, guard=running_at_once),
-        Row(S.STARTING, (Act.LOG_SPAWNED,), guard=waits_for_ready),
+        Row(S.STARTING, (Act.LOG_SPAWNED, Act.WATCH_READY), guard=waits_for_ready),
         Row(S.STARTING, (Act.LOG_SPAWNED, Act.ARM_STARTSECS)),
     ),
     (S.STARTING, Ev.SPAWN_FAILED): (Row(S.BACKOFF, prepare=(Act.COUNT_TRY,), then=Ev.FAILED),),
-    (S.STARTING, Ev.STARTSECS): (Row(S.RUNNING, (Act.LOG_RUNNING,), prepare=(Act.RESET_TRIES,)),),
-    (S.STARTING, Ev.READY): (Row(S.RUNNING, (Act.LOG_READY,), prepare=(Act.RESET_TRIES,)),),
+    (S.STARTING, Ev.STARTSECS): (
+        Row(S.RUNNING, (Act.LOG_RUNNING, Act.WATCH_HEALTH), prepare=(Act.RESET_TRIES,)),
+    ),
+    (S.STARTING, Ev.READY): (
+        Row(S.RUNNING, (Act.LOG_READY, Act.WATCH_HEALTH), prepare=(Act.RESET_TRIES,)),
+    ),
+    (S.STARTING, Ev.NOT_READY): (
+        Row(S.STOPPING, (Act.LOG_NOT_READY, Act.SEND_STOP), prepare=(Act.NOTE_NOT_READY,)),
+    ),
     (S.STARTING, Ev.EXIT): (
         Row(
             S.BACKOFF,
@@ -155,7 +249,10 @@ TABLE: dict[tuple[S, Ev], tuple[Row, ...]] = {
             then=Ev.FAILED,
         ),
     ),
-    (S.STARTING, Ev.STOP): (Row(S.STOPPING, (Act.SEND_STOP,)),),
+    (S.STARTING, Ev.STOP): (
+        Row(S.STOPPED, prepare=(Act.STOP_WAITING,), guard=waiting_for_deps),
+        Row(S.STOPPING, (Act.SEND_STOP,)),
+    ),
     # RUNNING
     (S.RUNNING, Ev.EXIT): (
         Row(
@@ -163,18 +260,50 @@ TABLE: dict[tuple[S, Ev], tuple[Row, ...]] = {
         ),
     ),
     (S.RUNNING, Ev.STOP): (Row(S.STOPPING, (Act.SEND_STOP,)),),
-    # EXITED: the autorestart policy
-    (S.EXITED, Ev.ENDED): (Row(S.STARTING, (Act.SPAWN,), guard=should_autorestart),),
+    (S.RUNNING, Ev.WATCHDOG): (Row(S.RUNNING, prepare=(Act.NOTE_WATCHDOG,), then=Ev.UNHEALTHY),),
+    (S.RUNNING, Ev.UNHEALTHY): (
+        STOPPED_WHEN_UNHEALTHY._replace(guard=unhealthy_restarts),
+        STOPPED_WHEN_UNHEALTHY._replace(guard=unhealthy_stops),
+        Row(S.RUNNING, (Act.LOG_UNHEALTHY,)),
+    ),
+    # EXITED: the autorestart policy, at once or after restart_delay
+    (S.EXITED, Ev.ENDED): (
+        Row(S.EXITED, (Act.ARM_RESTART,), guard=autorestart_later),
+        Row(S.STARTING, (Act.SPAWN,), prepare=(Act.COUNT_RESTART,), guard=should_autorestart),
+    ),
+    (S.EXITED, Ev.RESTART): (
+        Row(S.STARTING, (Act.SPAWN,), prepare=(Act.COUNT_RESTART,), guard=should_autorestart),
+    ),
+    # a stop while the delayed restart is pending: the restart is off
+    (S.EXITED, Ev.STOP): (Row(S.STOPPED, guard=restart_pending),),
     # BACKOFF
     (S.BACKOFF, Ev.FAILED): (
         Row(S.FATAL, (Act.LOG_FATAL,), guard=retries_exhausted),
         Row(S.BACKOFF, (Act.ARM_BACKOFF,)),
     ),
-    (S.BACKOFF, Ev.BACKOFF_OVER): (Row(S.STARTING, (Act.SPAWN,)),),
+    (S.BACKOFF, Ev.BACKOFF_OVER): (Row(S.STARTING, (Act.SPAWN,), prepare=(Act.COUNT_RESTART,)),),
     # stopping a BACKOFF process also forgets its failures, so a later start gets every retry
     (S.BACKOFF, Ev.STOP): (Row(S.STOPPED, prepare=(Act.RESET_TRIES,)),),
     # STOPPING
-    (S.STOPPING, Ev.EXIT): (Row(S.STOPPED, (Act.FORGET_CHILD, Act.LOG_STOPPED)),),
+    (S.STOPPING, Ev.EXIT): (
+        # stopped for not getting ready: a failed start, retried or given up
+        Row(
+            S.BACKOFF,
+            (Act.FORGET_CHILD, Act.LOG_STOPPED),
+            prepare=(Act.COUNT_TRY,),
+            then=Ev.FAILED,
+            guard=retry_not_ready,
+        ),
+        # stopped for being unhealthy (health_action = restart): up again at once
+        Row(
+            S.STOPPED,
+            (Act.FORGET_CHILD, Act.LOG_STOPPED),
+            prepare=(Act.COUNT_RESTART,),
+            then=Ev.START,
+            guard=restart_unhealthy,
+        ),
+        Row(S.STOPPED, (Act.FORGET_CHILD, Act.LOG_STOPPED)),
+    ),
     (S.STOPPING, Ev.KILL_TIMEOUT): (Row(S.STOPPING, (Act.SEND_KILL,)),),
     # a stop that came while the spawn was still under way: stop the child it produced
     (S.STOPPING, Ev.SPAWNED): (Row(S.STOPPING, (Act.LOG_SPAWNED, Act.SEND_STOP)),),

@@ -176,6 +176,13 @@ class Logger:
         self._log("TRAC", msg)
 
 
+class NoDependencies:
+    """The runtime's dependency tracker for a config without depends_on."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 class StandInSupervisor:
     @property
     def stopping(self) -> bool:
@@ -199,6 +206,7 @@ class StandInSupervisor:
         self.remote: list[tuple[str, str]] = []
         self.moods: list[str] = []
         self.next_pid = 1000
+        self.deps = NoDependencies()
 
     def groups(self) -> list[Group]:
         return sorted(

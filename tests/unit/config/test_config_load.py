@@ -395,12 +395,16 @@ def test_the_main_rpcinterface_alone_is_not_warned_about(write: Write) -> None:
 
 
 def test_unknown_keys_and_sections_kept_and_warned(write: Write) -> None:
-    path = write("[supervisord]\n[program:x]\ncommand=c\nDepends_On=db\n[weird:thing]\na=1\n")
+    path = write(
+        "[supervisord]\n[program:x]\ncommand=c\nRequires=db\n"
+        "dependent_startup=true\n[weird:thing]\na=1\n"
+    )
     cfg = load(path, environ=ENV)
-    assert _proc(cfg, "x").extra == (("depends_on", "db"),)
+    assert _proc(cfg, "x").extra == (("requires", "db"), ("dependent_startup", "true"))
+    # a plugin's key (supervisord-dependent-startup) is kept for it without a warning
     assert [w.message for w in cfg.warnings] == [
-        f"unknown section 'weird:thing' (file: '{path}', line: 5), ignored",
-        f"unknown option 'depends_on' in section 'program:x' (file: '{path}', line: 4), ignored",
+        f"unknown section 'weird:thing' (file: '{path}', line: 6), ignored",
+        f"unknown option 'requires' in section 'program:x' (file: '{path}', line: 4), ignored",
     ]
 
 

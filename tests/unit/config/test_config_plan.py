@@ -61,6 +61,18 @@ ISSUE_11_LIVE = {
 }
 # Live beyond that list, each for a reason the table's comments give.
 ALSO_LIVE = {"numprocs", "numprocs_start"}  # the processes that stay keep running
+# issue 9's tuning keys: read at their next use (the check and dependencies need a new run)
+SUPERVISION_LIVE = {
+    "ready_timeout",
+    "ready_interval",
+    "health_interval",
+    "health_timeout",
+    "health_retries",
+    "health_action",
+    "backoff",
+    "backoff_max",
+    "restart_delay",
+}
 LISTENER_POOL_LIVE = {"events", "buffer_size", "result_handler"}  # the pool is the daemon's
 
 
@@ -91,7 +103,7 @@ def test_every_live_key_of_issue_11_is_a_live_row(kind: str) -> None:
     table = options_for(kind)
     assert table.keys() >= ISSUE_11_LIVE
     extra = LISTENER_POOL_LIVE if kind == "eventlistener" else set()
-    assert live_keys(kind) == ISSUE_11_LIVE | ALSO_LIVE | extra
+    assert live_keys(kind) == ISSUE_11_LIVE | ALSO_LIVE | SUPERVISION_LIVE | extra
 
 
 @pytest.mark.parametrize(
@@ -128,7 +140,7 @@ def test_fcgi_socket_needs_restart_and_group_keys_are_live() -> None:
 def test_every_model_field_maps_to_a_declared_key() -> None:
     # a new model field must be given its INI key here, or the plan would not see it change
     for cls, mapping, identity in (
-        (ProcessConfig, PROCESS_KEYS, {"name", "stdout", "stderr", "extra"}),
+        (ProcessConfig, PROCESS_KEYS, {"name", "stdout", "stderr", "extra", "supervision"}),
         (LogChannelConfig, CHANNEL_KEYS, set()),
         (GroupConfig, GROUP_KEYS, {"name", "processes", "fcgi_socket", "listener"}),
         (FcgiSocketConfig, SOCKET_KEYS, set()),
@@ -180,7 +192,9 @@ PROGRAM_ROWS = [
     ("directory", "/tmp", {"directory"}, False),
     ("umask", "077", {"umask"}, False),
     ("serverurl", "http://127.0.0.1:9001", {"serverurl"}, False),
-    ("depends_on", "db", {"depends_on"}, True),  # an unknown key: kept, ignored, so live
+    ("requires", "db", {"requires"}, True),  # an unknown key: kept, ignored, so live
+    ("health_interval", "3", {"health_interval"}, True),  # issue 9: read at its next use
+    ("ready_check", "notify", {"ready_check"}, False),  # set up for a run: a restart
 ]
 
 

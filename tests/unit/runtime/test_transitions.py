@@ -15,6 +15,7 @@ from corral.runtime.transitions import (
     TABLE,
     Act,
     Ev,
+    StopReason,
     Timer,
     choose,
     retries_exhausted,
@@ -23,7 +24,18 @@ from corral.runtime.transitions import (
 )
 from corral.wire.states import ProcessState as S
 
-BOOKKEEPING = {Act.RESET_TRIES, Act.COUNT_TRY, Act.NOTE_TOO_QUICK, Act.NOTE_BAD_EXIT}
+BOOKKEEPING = {
+    Act.RESET_TRIES,
+    Act.COUNT_TRY,
+    Act.NOTE_TOO_QUICK,
+    Act.NOTE_BAD_EXIT,
+    Act.NOTE_NOT_READY,
+    Act.NOTE_DEP_FAILED,
+    Act.NOTE_UNHEALTHY,
+    Act.NOTE_WATCHDOG,
+    Act.STOP_WAITING,
+    Act.COUNT_RESTART,
+}
 WITH_A_CHILD = (S.STARTING, S.RUNNING, S.STOPPING, S.UNKNOWN)
 
 
@@ -36,6 +48,13 @@ class Facts:
     exit_expected: bool = True
     shutting_down: bool = False
     wants_ready_check: bool = False
+    wants_up: bool = True
+    deps_unmet: bool = False
+    waiting_for_deps: bool = False
+    stop_reason: StopReason = StopReason.NONE
+    health_action: str = "restart"
+    restart_delay: float = 0.0
+    restart_pending: bool = False
 
 
 @pytest.mark.parametrize(
@@ -85,7 +104,8 @@ def test_spawned_goes_running_at_once_only_with_startsecs_0_and_no_ready_check()
     assert at_once is not None and at_once.then is Ev.STARTSECS
     assert timed is not None and Act.ARM_STARTSECS in timed.actions and timed.then is None
     # a readiness check decides RUNNING: no startsecs timer, no follow-up
-    assert ready is not None and ready.actions == (Act.LOG_SPAWNED,) and ready.then is None
+    assert ready is not None and ready.then is None
+    assert ready.actions == (Act.LOG_SPAWNED, Act.WATCH_READY)
 
 
 def test_ready_reaches_running_from_starting_only() -> None:
@@ -157,3 +177,68 @@ def test_every_state_is_reachable_from_stopped() -> None:
                         seen.add(row.to)
                         todo.append(row.to)
     assert seen == set(S)
+
+
+# --- issue 9: readiness, dependencies, health, restart policy ------------------------------
+
+
+def test_a_start_with_unmet_dependencies_waits_without_a_child() -> None:
+    for state in (S.STOPPED, S.EXITED, S.FATAL, S.BACKOFF, S.UNKNOWN):
+        row = choose(state, Ev.START, Facts(deps_unmet=True))
+        assert row is not None and row.to == S.STARTING and row.actions == (Act.WAIT_DEPS,)
+        assert Act.RESET_TRIES in row.prepare
+        fresh = choose(state, Ev.START, Facts())
+        assert fresh is not None and fresh.actions == (Act.SPAWN,)
+    waiting = Facts(waiting_for_deps=True)
+    met = choose(S.STARTING, Ev.DEPS_MET, waiting)
+    assert met is not None and met.actions == (Act.SPAWN,)
+    failed = choose(S.STARTING, Ev.DEPS_FAILED, waiting)
+    assert failed is not None and failed.to == S.FATAL and Act.NOTE_DEP_FAILED in failed.prepare
+    stopped = choose(S.STARTING, Ev.STOP, waiting)
+    assert stopped is not None and stopped.to == S.STOPPED and not stopped.actions
+    # with a child (no longer waiting) the news means nothing, and a stop signals it
+    assert choose(S.STARTING, Ev.DEPS_MET, Facts()) is None
+    assert choose(S.STARTING, Ev.DEPS_FAILED, Facts()) is None
+    signalled = choose(S.STARTING, Ev.STOP, Facts())
+    assert signalled is not None and Act.SEND_STOP in signalled.actions
+
+
+def test_not_ready_in_time_is_a_failed_start_unless_the_operator_stopped_it() -> None:
+    row = choose(S.STARTING, Ev.NOT_READY, Facts())
+    assert row is not None and row.to == S.STOPPING and Act.SEND_STOP in row.actions
+    failed = Facts(stop_reason=StopReason.NOT_READY)
+    back = choose(S.STOPPING, Ev.EXIT, failed)
+    assert back is not None and back.to == S.BACKOFF and back.then is Ev.FAILED
+    assert Act.COUNT_TRY in back.prepare
+    operator = Facts(stop_reason=StopReason.NOT_READY, wants_up=False)
+    down = choose(S.STOPPING, Ev.EXIT, operator)
+    assert down is not None and down.to == S.STOPPED and down.then is None
+
+
+@pytest.mark.parametrize(
+    ("action", "to"), [("restart", S.STOPPING), ("stop", S.STOPPING), ("none", S.RUNNING)]
+)
+def test_unhealthy_follows_health_action(action: str, to: S) -> None:
+    row = choose(S.RUNNING, Ev.UNHEALTHY, Facts(health_action=action))
+    assert row is not None and row.to == to and Act.LOG_UNHEALTHY in row.actions
+    assert (Act.SEND_STOP in row.actions) is (action != "none")
+
+
+def test_an_unhealthy_restart_starts_again_once_stopped_but_not_while_shutting_down() -> None:
+    unhealthy = Facts(stop_reason=StopReason.UNHEALTHY)
+    row = choose(S.STOPPING, Ev.EXIT, unhealthy)
+    assert row is not None and row.to == S.STOPPED and row.then is Ev.START
+    assert Act.COUNT_RESTART in row.prepare
+    ending = Facts(stop_reason=StopReason.UNHEALTHY, shutting_down=True)
+    final = choose(S.STOPPING, Ev.EXIT, ending)
+    assert final is not None and final.then is None
+
+
+def test_restart_delay_defers_the_autorestart_and_a_stop_cancels_it() -> None:
+    crashed = Facts(exit_expected=False, restart_delay=2.0)
+    row = choose(S.EXITED, Ev.ENDED, crashed)
+    assert row is not None and row.to == S.EXITED and row.actions == (Act.ARM_RESTART,)
+    later = choose(S.EXITED, Ev.RESTART, crashed)
+    assert later is not None and later.to == S.STARTING and Act.SPAWN in later.actions
+    assert choose(S.EXITED, Ev.STOP, Facts(restart_pending=True)) is not None
+    assert choose(S.EXITED, Ev.STOP, Facts()) is None  # 4.3: stop of an EXITED is refused

@@ -27,10 +27,10 @@ TARGETS = [
     Target("startup.500.running_s", "ratio", 0.6, "start-up 500: all RUNNING <= 0.6x"),
     Target("startup.500.rss_mib", "ratio", 1.0, "start-up 500: daemon RSS <= 1.0x"),
     Target(
-        "startup.500.spawned_vs_floor",
+        "startup.500.spawn_phase_vs_floor",
         "max",
         1.3,
-        "start-up 500: all spawned within 1.3x a bare posix_spawn loop (issue 8)",
+        "start-up 500: spawning them within 1.3x a bare posix_spawn loop (issue 8)",
     ),
     Target("startup.500.rss_mib", "ratio", 0.85, "start-up 500: daemon RSS <= 0.85x (issue 8)"),
     Target("idle.200.wakeups", "max", 0.0, "idle 200: zero wake-ups in the window"),

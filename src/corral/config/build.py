@@ -72,6 +72,7 @@ _PLUGIN_KEYS = frozenset(
 # Every process of a section shares its Supervision; sections without corral's keys share
 # the default one.
 _SUPERVISION_FIELDS = tuple(Supervision.__dataclass_fields__)
+_SUPERVISION_SET = frozenset(_SUPERVISION_FIELDS)
 
 
 class _Reader:
@@ -351,6 +352,10 @@ def _processes(
 
 
 def _supervision(r: _Reader) -> Supervision:
+    if _SUPERVISION_SET.isdisjoint(r.section.options) and _SUPERVISION_SET.isdisjoint(
+        r.doc.defaults
+    ):
+        return DEFAULT_SUPERVISION  # the common case, and 500 sections need it fast
     values = {name: r.get(name) for name in _SUPERVISION_FIELDS}
     sup = Supervision(**values)
     if sup.watchdog_sec and (sup.ready_check is None or sup.ready_check.kind != "notify"):

@@ -15,8 +15,6 @@ import socket
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-import h11
-
 from corral.config.model import ProcessConfig
 from corral.runtime.reaper import Reaper, describe_status
 from corral.runtime.spawn import Identity, SpawnFailure, spawn
@@ -53,6 +51,8 @@ async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
 
 
 async def probe_http(url: str, timeout: float) -> ProbeResult:
+    import h11  # on first use: the HTTP server loads it only after autostart (start-up time)
+
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or 80

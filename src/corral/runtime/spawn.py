@@ -2,8 +2,10 @@
 
 Only this module creates child processes; `reaper.py` collects them.
 
-Two ways in. The common case is `os.posix_spawn` (glibc: clone with CLONE_VM|CLONE_VFORK, so
-it costs what a bare posix_spawn loop costs, and an exec error comes back as the OSError).
+Two ways in. The common case is libc's posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK, so
+it costs what a bare posix_spawn loop costs, and an exec error comes back as the OSError),
+called through `libc_spawn` so the GIL is released while it runs; `os.posix_spawn`, which
+holds it, where ctypes cannot load libc.
 File actions put the pipes at 0, 1, 2 and each `pass_fds` entry at its number; the child gets
 its own process group, every signal at its default disposition and an empty signal mask.
 posix_spawn cannot chdir, set a umask or switch user, so a program with `directory=`,
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from corral.config.model import ProcessConfig
+from corral.runtime import libc_spawn
 
 DEFAULT_PATH = "/bin:/usr/bin:/usr/local/bin"
 
@@ -283,15 +286,18 @@ def spawn(
         if pass_fds or min(child_stdin, out_w, err_w) < 3:
             _untangle(moves, temps)
         if cfg.directory is None and cfg.umask is None and not _switches(identity):
-            pid = os.posix_spawn(
-                filename,
-                argv,
-                env,
-                file_actions=_file_actions(moves),
-                setpgroup=0,
-                setsigmask=(),
-                setsigdef=_SIGDEF,
-            )
+            if libc_spawn.available:  # releases the GIL: other spawn threads go on
+                pid = libc_spawn.posix_spawn(filename, argv, env, moves)
+            else:
+                pid = os.posix_spawn(
+                    filename,
+                    argv,
+                    env,
+                    file_actions=_file_actions(moves),
+                    setpgroup=0,
+                    setsigmask=(),
+                    setsigdef=_SIGDEF,
+                )
         else:
             pid = _popen(cfg, filename, argv, env, identity, moves)
     except (OSError, ValueError, subprocess.SubprocessError) as e:

@@ -22,6 +22,7 @@ import pytest
 
 from corral.config import load
 from corral.config.model import ProcessConfig
+from corral.runtime import libc_spawn
 from corral.runtime import spawn as spawn_mod
 from corral.runtime.spawn import Spawned, SpawnFailure, identity_for, seal_inherited_fds, spawn
 
@@ -29,6 +30,17 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 ROOT = os.geteuid() == 0
 READY = "/bin/sh -c 'echo up; read x'"  # up once exec'd; alive until stdin closes
 PATHS = ["posix_spawn", "popen"]
+
+
+@pytest.fixture(autouse=True, params=["libc", "os"])
+def posix_spawn_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both posix_spawns: libc's through ctypes (the daemon's, which releases
+    the GIL) and os.posix_spawn (where ctypes cannot load libc)."""
+    impl: str = request.param
+    if impl == "libc":
+        assert libc_spawn.available, "ctypes could not load libc's posix_spawn"
+    monkeypatch.setattr(libc_spawn, "available", impl == "libc")
+    return impl
 
 
 class Maker:
@@ -498,8 +510,11 @@ def test_failed_exec_is_never_the_reapers_with_the_gate(tmp_path):
     assert out.stdout.split() == ["120", "0", "0", "0", "None"]
 
 
-@pytest.mark.skipif(spawn_mod._CLOSEFROM is None, reason="POSIX_SPAWN_CLOSEFROM is Python 3.13+")
-def test_an_fd_made_inheritable_after_the_seal_stays_behind(make):
+def test_an_fd_made_inheritable_after_the_seal_stays_behind(make, posix_spawn_impl):
+    if posix_spawn_impl == "libc" and libc_spawn._closefrom is None:
+        pytest.skip("posix_spawn_file_actions_addclosefrom_np is glibc 2.34+")
+    if posix_spawn_impl == "os" and spawn_mod._CLOSEFROM is None:
+        pytest.skip("POSIX_SPAWN_CLOSEFROM is Python 3.13+")
     seal_inherited_fds()
     late = os.open(os.devnull, os.O_RDONLY)
     os.set_inheritable(late, True)

@@ -8,6 +8,7 @@ Every method translates: look the name up, call the runtime, shape the answer. G
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +263,8 @@ class SupervisorNamespace:
 
     def get_all_process_info(self) -> list[dict[str, Any]]:
         procs = sorted(self.sup.processes(), key=lambda p: (p.group, p.name))
-        return [dict(process_info(p)) for p in procs]
+        now = time.time()  # one clock read for all: 4.3's `now` is the same in every struct
+        return [dict(process_info(p, now)) for p in procs]
 
     # -- logs ---------------------------------------------------------------------------
 

@@ -168,6 +168,15 @@ class Process:
     def restart_pending(self) -> bool:
         return self.timer_armed(Timer.RESTART)
 
+    @property
+    def stayed_up(self) -> bool:
+        """The child that just exited had run for startsecs (no ready_check decides)."""
+        return (
+            not self.wants_ready_check
+            and self.laststart > 0
+            and self.laststop - self.laststart >= self.config.startsecs
+        )
+
     # --- the state machine -------------------------------------------------------------
 
     def handle(self, event: Ev) -> None:

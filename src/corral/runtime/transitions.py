@@ -128,6 +128,8 @@ class Facts(Protocol):
     def restart_delay(self) -> float: ...
     @property
     def restart_pending(self) -> bool: ...
+    @property
+    def stayed_up(self) -> bool: ...
 
 
 class StopReason(Enum):
@@ -155,6 +157,13 @@ def should_autorestart(p: Facts) -> bool:
 def running_at_once(p: Facts) -> bool:
     """startsecs = 0 and nothing else to wait for: RUNNING as soon as spawned."""
     return p.startsecs <= 0 and not p.wants_ready_check
+
+
+def stayed_up_startsecs(p: Facts) -> bool:
+    """An exit seen in STARTING from a child that had run for startsecs (its timer was
+    due in the same loop turn): a run that ended, not a failed start, as 4.3 decides by
+    elapsed time."""
+    return p.stayed_up
 
 
 def waits_for_ready(p: Facts) -> bool:
@@ -242,6 +251,8 @@ TABLE: dict[tuple[S, Ev], tuple[Row, ...]] = {
         Row(S.STOPPING, (Act.LOG_NOT_READY, Act.SEND_STOP), prepare=(Act.NOTE_NOT_READY,)),
     ),
     (S.STARTING, Ev.EXIT): (
+        # 4.3 enters RUNNING here without its success line, then EXITED
+        Row(S.RUNNING, prepare=(Act.RESET_TRIES,), then=Ev.EXIT, guard=stayed_up_startsecs),
         Row(
             S.BACKOFF,
             (Act.FORGET_CHILD, Act.LOG_TOO_QUICK),

@@ -55,6 +55,7 @@ class Facts:
     health_action: str = "restart"
     restart_delay: float = 0.0
     restart_pending: bool = False
+    stayed_up: bool = False
 
 
 @pytest.mark.parametrize(
@@ -242,3 +243,15 @@ def test_restart_delay_defers_the_autorestart_and_a_stop_cancels_it() -> None:
     assert later is not None and later.to == S.STARTING and Act.SPAWN in later.actions
     assert choose(S.EXITED, Ev.STOP, Facts(restart_pending=True)) is not None
     assert choose(S.EXITED, Ev.STOP, Facts()) is None  # 4.3: stop of an EXITED is refused
+
+
+def test_an_exit_in_starting_after_startsecs_is_a_run_that_ended() -> None:
+    """The child ran for startsecs but its exit is seen before the startsecs timer (both due
+    in one loop turn): RUNNING, then the exit handled there, as 4.3 decides by elapsed time."""
+    ran = choose(S.STARTING, Ev.EXIT, Facts(stayed_up=True))
+    assert ran is not None and ran.to == S.RUNNING and ran.then is Ev.EXIT
+    assert Act.RESET_TRIES in ran.prepare and not ran.actions
+    ended = choose(S.RUNNING, Ev.EXIT, Facts(stayed_up=True))
+    assert ended is not None and ended.to == S.EXITED
+    quick = choose(S.STARTING, Ev.EXIT, Facts())
+    assert quick is not None and quick.to == S.BACKOFF and Act.COUNT_TRY in quick.prepare

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from corral.api.describe import process_info
 from corral.api.dispatch import Method, Param
 from corral.runtime.errors import NoSuchProcess
+from corral.runtime.overall import overall
 
 if TYPE_CHECKING:
     from corral.runtime.process import Process as ProcessLike
@@ -38,6 +39,17 @@ class CorralNamespace:
         procs = sorted(self.sup.processes(), key=lambda p: (p.group, p.name))
         return [extended_info(p) for p in procs]
 
+    def health(self) -> dict[str, Any]:
+        """ok, counted and, for each process that is not as it should be, why."""
+        report = overall(self.sup)
+        return {
+            "ok": report.ok,
+            "counted": report.counted,
+            "problems": [
+                {"name": p.name, "statename": p.state, "reason": p.reason} for p in report.problems
+            ],
+        }
+
     def methods(self) -> list[Method]:
         name = Param("name", "string")
 
@@ -60,6 +72,13 @@ class CorralNamespace:
                 self.get_all_process_info,
                 "array",
                 "getProcessInfo for every process.\n@return array",
+            ),
+            m(
+                "health",
+                self.health,
+                "struct",
+                "Whether every process that should be running is running (and healthy): "
+                "ok, counted, and problems (name, statename, reason).\n@return struct",
             ),
         ]
 

@@ -7,6 +7,7 @@ its " in section '<name>' (file: ...)" suffix (most options of program-type sect
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from corral.config.model import (
     Warning_,
 )
 from corral.config.options import Option, SameAs, options_for
+from corral.config.outputkeys import DEFAULT_OUTPUT_KEYS, PROGRAM_KEYS, OutputKeys
 from corral.config.supervision import DEFAULT_SUPERVISION, Supervision
 
 _PROGRAM_KINDS = ("program", "fcgi-program", "eventlistener")
@@ -73,6 +75,12 @@ _PLUGIN_KEYS = frozenset(
 # the default one.
 _SUPERVISION_FIELDS = tuple(Supervision.__dataclass_fields__)
 _SUPERVISION_SET = frozenset(_SUPERVISION_FIELDS)
+_OUTPUT_SET = frozenset(PROGRAM_KEYS)
+# --container changes these defaults only; a value written in the config still wins
+CONTAINER_DEFAULTS = {
+    "supervisord": {"nodaemon": "true", "logfile": "NONE", "console": "true"},
+    "program": {"stdout_logfile": "NONE", "stderr_logfile": "NONE"},
+}
 
 
 class _Reader:
@@ -88,8 +96,10 @@ class _Reader:
         program: str | None = None,
         group: str | None = None,
         suffix: bool = False,
+        defaults: Mapping[str, str] | None = None,
     ) -> None:
         self.doc = doc
+        self.defaults = defaults or {}
         self.section = section
         self.kind = kind
         self.table = options_for(kind)
@@ -133,14 +143,15 @@ class _Reader:
         """The expanded text of an option (the declared default if unset), or None."""
         option: Option = self.table[name]
         value = self.value(name)
+        default = self.defaults.get(name, option.default)
         if value is not None:
             raw = value.text
-        elif option.default is None or isinstance(option.default, SameAs):
+        elif default is None or isinstance(default, SameAs):
             return None
-        elif callable(option.default):
-            raw = option.default()
+        elif callable(default):
+            raw = default()
         else:
-            raw = option.default
+            raw = default
         if "%" not in raw:
             return raw
         where = f"{self.section.name}.{name}"
@@ -187,11 +198,13 @@ def _supervisord(
     env: Mapping[str, object],
     overrides: Mapping[str, str],
     warnings: list[Warning_],
+    container: bool = False,
 ) -> SupervisordConfig:
     section = doc.sections.get("supervisord")
     if section is None:
         raise ConfigError(".ini file does not include supervisord section", file=path)
-    r = _Reader(doc, section, "supervisord", env)
+    defaults = CONTAINER_DEFAULTS["supervisord"] if container else None
+    r = _Reader(doc, section, "supervisord", env, defaults=defaults)
     r.unknown(warnings)
     values: dict[str, Any] = {}
     for name, option in r.table.items():
@@ -214,7 +227,7 @@ def _supervisord(
             if "user" in overrides:
                 raise ConfigError(str(exc))
             raise r.error(str(exc), "user")
-    return SupervisordConfig(uid=uid, **values)
+    return SupervisordConfig(uid=uid, container=container, **values)
 
 
 def _channel(
@@ -261,8 +274,11 @@ def _processes(
     group: str,
     env: Mapping[str, object],
     warnings: list[Warning_],
+    defaults: Mapping[str, str] | None = None,
 ) -> list[ProcessConfig]:
-    r = _Reader(doc, section, kind, env, program=program, group=group, suffix=True)
+    r = _Reader(
+        doc, section, kind, env, program=program, group=group, suffix=True, defaults=defaults
+    )
     extra = r.unknown(warnings)
     if r.value("command") is None:
         raise r.error(f"program section {section.name} does not specify a command")
@@ -315,6 +331,7 @@ def _processes(
         extra=extra,
         supervision=_supervision(r),
     )
+    output = _output_keys(r)
     result = []
     for num in range(start, start + numprocs):
         per: dict[str, object] = {"process_num": num, "numprocs": numprocs}
@@ -345,10 +362,33 @@ def _processes(
                 stderr=_channel(r, "stderr", stderr_logfile, warnings),
                 environment=environment,
                 directory=r.get("directory", with_env),
+                output=output
+                if output is DEFAULT_OUTPUT_KEYS
+                else _with_env_files(r, output, with_env),
                 **common,
             )
         )
     return result
+
+
+def _output_keys(r: _Reader) -> OutputKeys:
+    """The section's OutputKeys, environment_file left for each process (its paths may
+    name %(process_num)s)."""
+    if _OUTPUT_SET.isdisjoint(r.section.options) and _OUTPUT_SET.isdisjoint(r.doc.defaults):
+        return DEFAULT_OUTPUT_KEYS  # the common case, and 5000 sections need it fast
+    keys = OutputKeys(
+        console=r.get("console"),
+        console_stderr=r.get("console_stderr"),
+        log_timestamps=r.get("log_timestamps"),
+        essential=r.get("essential"),
+    )
+    unset = r.value("environment_file") is None and "environment_file" not in r.doc.defaults
+    return DEFAULT_OUTPUT_KEYS if keys == DEFAULT_OUTPUT_KEYS and unset else keys
+
+
+def _with_env_files(r: _Reader, keys: OutputKeys, names: Mapping[str, object]) -> OutputKeys:
+    files = r.get("environment_file", names)
+    return dataclasses.replace(keys, environment_files=files) if files else keys
 
 
 def _supervision(r: _Reader) -> Supervision:
@@ -438,7 +478,12 @@ def _sorted_group(
     return GroupConfig(name, priority, kind, tuple(processes), **more)
 
 
-def _groups(doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]) -> list[GroupConfig]:
+def _groups(
+    doc: IniDoc,
+    env: Mapping[str, object],
+    warnings: list[Warning_],
+    defaults: Mapping[str, str] | None = None,
+) -> list[GroupConfig]:
     sections = doc.sections
     groups: list[GroupConfig] = []
     members: set[str] = set()
@@ -476,14 +521,16 @@ def _groups(doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]) ->
                 )
             members.add(member.name)
             kind = "program" if plain else "fcgi-program"
-            processes += _processes(doc, member, kind, _section_name(member), gname, env, warnings)
+            processes += _processes(
+                doc, member, kind, _section_name(member), gname, env, warnings, defaults
+            )
         groups.append(_sorted_group(gname, r.get("priority"), GroupKind.HETEROGENEOUS, processes))
     for section in list(sections.values()):
         kind = section.name.split(":", 1)[0]
         if kind not in _PROGRAM_KINDS or ":" not in section.name or section.name in members:
             continue
         pname = _section_name(section)
-        processes = _processes(doc, section, kind, pname, pname, env, warnings)
+        processes = _processes(doc, section, kind, pname, pname, env, warnings, defaults)
         priority = _Reader(doc, section, kind, env).get("priority")
         if kind == "program":
             groups.append(_sorted_group(pname, priority, GroupKind.PROGRAM, processes))
@@ -617,18 +664,23 @@ def _unknown_sections(doc: IniDoc, warnings: list[Warning_]) -> None:
 
 
 def load(
-    path: str, *, overrides: dict[str, str] | None = None, environ: Mapping[str, str] | None = None
+    path: str,
+    *,
+    overrides: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    container: bool = False,
 ) -> Config:
-    """Read the daemon config at `path` (and its includes) into one frozen `Config`."""
+    """Read the daemon config at `path` (and its includes) into one frozen `Config`;
+    `container` (corrald --container) swaps in CONTAINER_DEFAULTS."""
     if environ is None:
         environ = os.environ
     doc = read_with_includes(path, environ)
     warnings: list[Warning_] = list(doc.warnings)
     env = env_names(environ)
-    supervisord = _supervisord(doc, path, env, overrides or {}, warnings)
+    supervisord = _supervisord(doc, path, env, overrides or {}, warnings, container)
     env.update(env_names(dict(supervisord.environment)))
     _unknown_sections(doc, warnings)
-    groups = _groups(doc, env, warnings)
+    groups = _groups(doc, env, warnings, CONTAINER_DEFAULTS["program"] if container else None)
     check_dependencies(doc, groups)
     unix, inet = _servers(doc, env, warnings)
     ctl_section = doc.sections.get("supervisorctl")

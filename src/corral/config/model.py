@@ -11,7 +11,9 @@ from enum import Enum
 
 # Defined in light modules corralctl can import without this one; re-exported here.
 from corral.config.ctlconf import CtlConfig as CtlConfig
+from corral.config.envfile import EnvFile
 from corral.config.errors import ConfigError as ConfigError
+from corral.config.outputkeys import DEFAULT_OUTPUT_KEYS, ConsoleFormat, OutputKeys
 from corral.config.supervision import DEFAULT_SUPERVISION, Supervision
 
 # Sentinel values a log file option may hold (besides a path or None for NONE/OFF).
@@ -81,6 +83,8 @@ class ProcessConfig:
     extra: tuple[tuple[str, str], ...] = ()  # unknown keys, kept verbatim
     # corral's readiness, dependency, health and restart keys; one shared default object
     supervision: Supervision = DEFAULT_SUPERVISION
+    # console, log_timestamps, essential, environment_file; one shared default object
+    output: OutputKeys = DEFAULT_OUTPUT_KEYS
 
     def expects(self, code: int) -> bool:
         """The one rule for "was this exit expected": a listed exit code. A death by signal
@@ -156,6 +160,12 @@ class SupervisordConfig:
     strip_ansi: bool
     environment: tuple[tuple[str, str], ...]
     identifier: str
+    environment_file: tuple[EnvFile, ...] = ()
+    console: bool = False
+    console_format: ConsoleFormat = "prefixed"
+    console_timestamps: bool = False
+    console_drop: bool = False
+    container: bool = False  # started with --container (only changes defaults and exit codes)
 
 
 @dataclass(frozen=True)

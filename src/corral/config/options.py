@@ -28,6 +28,7 @@ from functools import cache
 from typing import Any
 
 from corral.config import convert as c
+from corral.config import outputkeys as ok
 from corral.config import supervision as sv
 from corral.config.ctlconf import CTL_OPTIONS
 from corral.config.loglevels import LEVELS_TEXT
@@ -89,6 +90,27 @@ _SUPERVISORD = (
         "node",
     ),
     _sd("identifier", c.string, "supervisor", "Name reported by getIdentification."),
+    _sd(
+        "environment_file",
+        ok.env_files,
+        "",
+        "KEY=VALUE files read at each spawn, comma-separated; a leading - makes one optional.",
+        "node",
+    ),
+    _sd(
+        "console",
+        c.boolean,
+        "false",
+        "Copy every program's output, line by line, to corrald's stdout (--container: true).",
+    ),
+    _sd("console_format", ok.console_format, "prefixed", "Console lines: prefixed, json or raw."),
+    _sd("console_timestamps", c.boolean, "false", "An RFC 3339 time on prefixed console lines."),
+    _sd(
+        "console_drop",
+        c.boolean,
+        "false",
+        "When the console cannot keep up, drop lines (counted) instead of holding programs.",
+    ),
 )
 
 _UNIX = (
@@ -248,6 +270,33 @@ _SUPERVISION = (
     ),
 )
 
+# corral's console, time stamp, essential and env-file keys (config/outputkeys.py).
+_OUTPUT_KEYS = (
+    # the sink set of a channel is fixed when the process is spawned
+    _pg("console", c.boolean, "true", "false: leave this program off the console."),
+    _pg(
+        "console_stderr",
+        ok.console_stream,
+        "stdout",
+        "Console stream for this program's stderr lines: stdout or stderr.",
+    ),
+    _pg("log_timestamps", c.boolean, "false", "An RFC 3339 time in front of each logged line."),
+    _pg(
+        "essential",
+        c.boolean,
+        "false",
+        "When this program ends for good, stop everything and exit with its exit code.",
+        live=True,
+    ),
+    _pg(
+        "environment_file",
+        ok.env_files,
+        "",
+        "KEY=VALUE files read at each spawn (after [supervisord]'s, before environment=).",
+        "process",
+    ),
+)
+
 _PROGRAM = (
     _pg("command", c.string, None, "Command line, split like a shell.", "process", True),
     _pg("process_name", c.string, "%(program_name)s", "Process name pattern.", "process"),
@@ -278,6 +327,7 @@ _PROGRAM = (
     _pg("umask", c.octal, None, "umask in the child (default: inherit)."),
     _pg("serverurl", c.string, "AUTO", "SUPERVISOR_SERVER_URL for the child."),
     *_SUPERVISION,
+    *_OUTPUT_KEYS,
 )
 
 # A listener pool's own keys live in the daemon, not in the listener processes: a change

@@ -58,6 +58,14 @@ PROCESS_KEYS: dict[str, str] = {
 }
 # Supervision fields are the keys' own names (config/supervision.py).
 SUPERVISION_KEYS: tuple[str, ...] = tuple(Supervision.__dataclass_fields__)
+# OutputKeys field -> key (config/outputkeys.py).
+OUTPUT_KEYS: dict[str, str] = {
+    "console": "console",
+    "console_stderr": "console_stderr",
+    "log_timestamps": "log_timestamps",
+    "essential": "essential",
+    "environment_files": "environment_file",
+}
 # LogChannelConfig field -> key suffix after 'stdout_' / 'stderr_'.
 CHANNEL_KEYS: dict[str, str] = {
     "logfile": "logfile",
@@ -197,6 +205,10 @@ def process_changes(old: ProcessConfig, new: ProcessConfig) -> tuple[KeyChange, 
         a, b = getattr(old.supervision, field), getattr(new.supervision, field)
         if a != b:
             _add(found, kind, field, a, b)
+    for field, key in OUTPUT_KEYS.items():
+        a, b = getattr(old.output, field), getattr(new.output, field)
+        if a != b:
+            _add(found, kind, key, a, b)
     before, after = dict(old.extra), dict(new.extra)
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):

@@ -40,6 +40,7 @@ LONG = [
     "strip_ansi",
     "minprocs=",
     "profile_options=",
+    "container",
 ]
 
 # flag -> [supervisord] option it overrides; None-valued flags are booleans
@@ -104,7 +105,12 @@ Options:
 -t/--strip_ansi -- strip ANSI escapes from child output
 --minprocs NUM -- processes the daemon must be able to fork
 --profile_options OPTIONS -- accepted for compatibility; ignored
+--container -- run as a container's entrypoint: foreground, every program's output and
+    the main log on stdout, no AUTO log files, exit with the essential program's code
 """
+
+
+CONTAINER = "--container"  # the key parse_args puts in overrides for --container
 
 
 class UsageError(Exception):
@@ -135,7 +141,10 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, dict[str, str], str | N
         if key in seen:
             raise UsageError(f"conflicting command line option {flag!r}")
         seen.add(key)
-        if key == "configuration":
+        if flag == "--container":
+            # not a [supervisord] option: it changes the defaults the config is read with
+            overrides[CONTAINER] = "true"
+        elif key == "configuration":
             path = value
         elif flag in FLAGS:
             overrides[key] = "true"
@@ -243,8 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not os.path.exists(path):
         return usage_error(prog, f"could not find config file {path}")
     path = os.path.abspath(path)
+    container = overrides.pop(CONTAINER, None) is not None
     try:
-        config = load(path, overrides=overrides)
+        config = load(path, overrides=overrides, container=container)
     except ConfigError as e:
         return usage_error(prog, str(e))
     sd = config.supervisord

@@ -24,12 +24,16 @@ import sys
 import syslog
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 from corral.config.loglevels import LEVEL_CODES, LEVELS, level_number
 from corral.logs import outlet as outlets
 from corral.logs import syslogsink
 from corral.logs.rotating import RotatingFile
 from corral.logs.sink import Dropped
+
+if TYPE_CHECKING:
+    from corral.logs.console import Console
 
 __all__ = ["LEVELS", "LEVEL_CODES", "MainLog", "format_line", "level_number"]
 
@@ -94,6 +98,13 @@ class MainLog:
         self._dropped: dict[RotatingFile, list[int]] = {}  # sink -> [lines, bytes]
         self._waiting: set[RotatingFile] = set()
         self._closed = False
+        self._console: Console | None = None
+        self._echo_wanted = echo
+
+    def attach_console(self, console: Console | None) -> None:
+        """In the foreground with the console on, the echo of our lines goes to the console
+        (under the name `corrald`), in its format, in order with the programs' lines."""
+        self._console = console if self._echo_wanted else None
 
     @property
     def path(self) -> str | None:
@@ -109,7 +120,7 @@ class MainLog:
 
     def is_enabled(self, level_name: str) -> bool:
         """Would a message at this level go anywhere? Cheap, for hot paths."""
-        if self._file is None and not self._syslog and not self._echo:
+        if self._file is None and not self._syslog and not self._echo and self._console is None:
             return False
         level = LEVELS.get(level_name)
         return (level if level is not None else level_number(level_name)) >= self._level
@@ -127,7 +138,9 @@ class MainLog:
             priority = _SYSLOG_PRIORITY[level]
             for part in msg.splitlines() or [""]:
                 syslogsink.send(priority, f"{LEVEL_CODES[level]} {part}")
-        if self._echo:
+        if self._console is not None:
+            self._console.daemon(LEVEL_CODES[level], msg, line)
+        elif self._echo:
             self._write_stdout(line)
 
     def _emit(self, sink: RotatingFile, data: bytes) -> None:
@@ -246,6 +259,9 @@ class MainLog:
     def close(self) -> None:
         """At exit: the last lines get a moment (a second or two) to reach a slow target."""
         self._closed = True
+        console, self._console = self._console, None
+        if console is not None:
+            console.close(_CLOSE_WAIT)
         sinks = [s for s in self._echo_sinks.values() if s is not None]
         if self._file is not None:
             sinks.append(self._file)

@@ -25,7 +25,7 @@ from corral.runtime.eventbus import GroupChanged, SupervisorStateChanged
 from corral.runtime.group import FcgiSocketError
 from corral.runtime.tasks import TaskOwner
 from corral.runtime.transitions import Ev
-from corral.wire.states import RUNNING_STATES, STOPPED_STATES, SupervisorState
+from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 
 if TYPE_CHECKING:
     from corral.runtime.process import Process
@@ -67,6 +67,7 @@ class Lifecycle:
         self._wake: asyncio.Event | None = None
         self._signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
         self.tasks: TaskOwner | None = None  # the current generation's
+        self.killed: list[str] = []  # processes SIGKILLed while shutting down
 
     # --- requests (signals, RPCs) -----------------------------------------------------------
 
@@ -85,7 +86,11 @@ class Lifecycle:
         sup = self.sup
         while True:
             sig = await self._signals.get()
-            if sig in EXIT_REQUESTS:
+            if sig in EXIT_REQUESTS and self.want is DaemonWant.SHUTDOWN:
+                # a user pressing Ctrl-C twice: what is left is killed now
+                sup.log.warn(f"received {sig.name} again while shutting down: killing what is left")
+                self.kill_all()
+            elif sig in EXIT_REQUESTS:
                 sup.log.warn(f"received {sig.name} indicating exit request")
                 self.request(DaemonWant.SHUTDOWN)
             elif sig == signal.SIGHUP:
@@ -100,6 +105,37 @@ class Lifecycle:
                 sup.reopen_logs()
             else:
                 sup.log.debug(f"received {sig.name}, ignored")
+
+    def kill_all(self) -> None:
+        for proc in self.sup.processes():
+            if proc.state in RUNNING_STATES:
+                proc.handle(Ev.STOP)
+            if proc.state is ProcessState.STOPPING:
+                proc.handle(Ev.KILL_TIMEOUT)
+
+    def note_killed(self, proc: Process) -> None:
+        if self.sup.stopping and proc.name not in self.killed:
+            self.killed.append(proc.name)
+
+    def essential_settled(self, proc: Process) -> None:
+        """An essential program's events have run: if it has ended for good (exited and
+        not restarting, or FATAL), the daemon stops everything and exits with its code.
+        A stop the operator asked for is not an end."""
+        if self.want is DaemonWant.SHUTDOWN or not proc.wants_up:
+            return
+        state = proc.state
+        if state is ProcessState.FATAL:
+            code = proc.last_exit_code() or 1
+            why = f"entered FATAL state ({proc.spawnerr or 'too many start retries'})"
+        elif state is ProcessState.EXITED and not proc.restart_pending:
+            code = proc.last_exit_code()
+            why = f"exited ({proc.exit_text}) and will not be restarted"
+        else:
+            return
+        self.sup.log.warn(
+            f"essential program {proc.name} {why}: stopping everything, exit status {code}"
+        )
+        self.request(DaemonWant.SHUTDOWN, code)
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -128,6 +164,13 @@ class Lifecycle:
             sup.reaper.reap()
             sup.reaper.uninstall(loop)
             sup.spawner.close()
+        if self.exit_status == 0 and self.killed and sup.config.supervisord.container:
+            # a container stopped uncleanly says so in its exit code
+            self.exit_status = 1
+            sup.log.warn(
+                f"exit status 1: {', '.join(self.killed)} had to be killed (SIGKILL) "
+                "after stopwaitsecs"
+            )
         return self.exit_status
 
     async def _generation(
@@ -140,6 +183,7 @@ class Lifecycle:
             self.want = DaemonWant.RUN
         if self.want is DaemonWant.RUN:
             sup.state = SupervisorState.RUNNING
+        sup.output.configure_console()
         self._activate_all(first=ready is not None)
         sup.events.identifier = sup.identifier
         for g in sup.groups():

@@ -1,5 +1,5 @@
-"""Output routing: where each channel of a child goes (log file, syslog, events, a listener
-pool, the debug copy), and the AUTO log file names.
+"""Output routing: where each channel of a child goes (log file, the console, syslog, events,
+a listener pool, the debug copy), and the AUTO log file names.
 
 One place decides a channel's consumers (`consumers`); `attach` wires a spawned child's pipes
 to them. No consumer besides a plain log file keeps the zero-copy path of `OutputPump`.
@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 
 from corral.config.model import AUTO, LogChannelConfig, ProcessConfig
 from corral.logs.capture import OutputPump
+from corral.logs.console import Console, ConsoleSink
 from corral.logs.rotating import RotatingFile
+from corral.logs.sink import Sink
+from corral.logs.stamp import StampedSink
 from corral.logs.syslogsink import SyslogLines
 from corral.runtime.spawn import Spawned, SpawnFailure
 
@@ -36,6 +39,39 @@ def channel_config(pconf: ProcessConfig, channel: str) -> LogChannelConfig:
 class OutputRouter:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
+        self.console: Console | None = None
+
+    # --- the console ---------------------------------------------------------------------
+
+    def configure_console(self) -> None:
+        """Console on, off or changed by the config of a new generation."""
+        sd = self.sup.config.supervisord
+        if not sd.console:
+            if self.console is not None:
+                self.sup.log.attach_console(None)
+                self.console.close(0.0)
+                self.console = None
+            return
+        if self.console is None:
+            self.console = Console(
+                sd.console_format, timestamps=sd.console_timestamps, drop=sd.console_drop
+            )
+        else:
+            self.console.configure(
+                sd.console_format, timestamps=sd.console_timestamps, drop=sd.console_drop
+            )
+        self.console.widen(p.name for g in self.sup.config.groups for p in g.processes)
+        self.sup.log.attach_console(self.console)
+
+    def _console_sink(self, proc: Process, channel: str) -> ConsoleSink | None:
+        console = self.console
+        keys = proc.config.output
+        if console is None or not keys.console:
+            return None
+        if channel == "stdout" and proc.group in self.sup.pools:
+            return None  # a listener's stdout is its protocol channel
+        to_stderr = channel == "stderr" and keys.console_stderr == "stderr"
+        return console.sink(proc.name, proc.group, channel, to_stderr=to_stderr)
 
     # --- log files -----------------------------------------------------------------------
 
@@ -144,6 +180,16 @@ class OutputRouter:
         protocol = channel == "stdout" and proc.group in sup.pools
         on_data, on_end = self.consumers(proc, channel)
         pump: OutputPump
+        extra: list[Sink] = []
+        file_sink: Sink | None = sink
+        if sink is not None and proc.config.output.log_timestamps:
+            stamped = StampedSink(sink)
+            file_sink, extra = None, [stamped]
+            on_end = _then(on_end, stamped.end_line)
+        console = self._console_sink(proc, channel)
+        if console is not None:
+            extra.append(console)
+            on_end = _then(on_end, console.close)
 
         def eof() -> None:
             proc.pump_ended(pump)
@@ -163,7 +209,8 @@ class OutputRouter:
 
         pump = OutputPump(
             fd,
-            sink,
+            file_sink,
+            sinks=extra,
             on_error=failing,
             on_recover=recovered,
             on_eof=eof,
@@ -175,3 +222,14 @@ class OutputRouter:
         )
         pump.start()
         return pump
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both

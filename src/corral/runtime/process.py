@@ -75,6 +75,7 @@ class Process:
         "stdout_sink",
         "sup",
         "tries",
+        "wait_status",
         "want",
         "watch",
     )
@@ -103,6 +104,7 @@ class Process:
         self.exit_text = ""
         self.tries = 0  # consecutive failed starts
         self.restarts = 0  # automatic restarts since the daemon started (not the operator's)
+        self.wait_status: int | None = None  # the last child's raw wait status
         # readiness, health and dependencies: only for sections that use corral's keys
         self.watch = None if config.supervision == DEFAULT_SUPERVISION else Watch()
         self.stdout_logfile = stdout_logfile
@@ -190,6 +192,8 @@ class Process:
                 self._step(queue.popleft())
         finally:
             self._queue = None
+        if self.config.output.essential:
+            self.sup.lifecycle.essential_settled(self)
 
     def _step(self, event: Ev) -> None:
         if event is Ev.START:
@@ -309,6 +313,7 @@ class Process:
     def _spawn(self) -> None:
         self.laststart = time.time()
         self.spawnerr = ""
+        self.wait_status = None
         self.sup.spawner.spawn(self)
 
     def spawn_done(self, outcome: Spawned | SpawnFailure) -> None:
@@ -365,6 +370,7 @@ class Process:
 
     def _send_kill(self) -> None:
         self.sup.log.warn(f"killing {self.name!r} ({self.pid}) with SIGKILL")
+        self.sup.lifecycle.note_killed(self)
         self._send(signal.SIGKILL, self.config.killasgroup)
 
     def _forget_child(self) -> None:
@@ -433,11 +439,22 @@ class Process:
         if self._stdin is not None:
             self._stdin.close()
             self._stdin = None
+        self.wait_status = status
         code, self.exit_text = describe_status(status)
         self.exitstatus = code
         self.exit_expected = self.config.expects(code)
         self.laststop = time.time()
         self.handle(Ev.EXIT)
+
+    def last_exit_code(self) -> int:
+        """The last child's end as a shell reports it: its exit code, 128+N for signal N,
+        0 if none ran."""
+        status = self.wait_status
+        if status is None:
+            return 0
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
 
     def extended_info(self) -> dict[str, object]:
         """corral's fields of corral.getProcessInfo (after 4.3's)."""

@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+from corral.config.envfile import EnvFile, EnvFileError, read_env_files
 from corral.config.model import ProcessConfig
 from corral.runtime import libc_spawn
 
@@ -66,7 +67,7 @@ class SpawnFailure(Exception):
     def __init__(self, message: str, kind: str = "spawn") -> None:
         super().__init__(message)
         self.message = message
-        self.kind = kind  # 'nofile' | 'notexec' | 'spawn'
+        self.kind = kind  # 'nofile' | 'notexec' | 'spawn' | 'envfile'
 
 
 def split_command(command: str) -> list[str]:
@@ -138,7 +139,11 @@ def child_environment(
     daemon_env: tuple[tuple[str, str], ...],
     server_url: str | None,
     identity: Identity | None,
+    daemon_files: tuple[EnvFile, ...] = (),
 ) -> dict[str, str]:
+    """The child's environment: ours < [supervisord] environment_file < its environment <
+    the program's environment_file < its environment. Files are read now, at every spawn
+    (a rotated secret reaches the next start); SpawnFailure names a bad file and line."""
     env = dict(base)
     env["SUPERVISOR_ENABLED"] = "1"
     env["SUPERVISOR_PROCESS_NAME"] = cfg.name
@@ -151,7 +156,14 @@ def child_environment(
         env["HOME"] = identity.home
         env["USER"] = identity.name
         env["LOGNAME"] = identity.name
-    env.update(daemon_env)
+    try:
+        if daemon_files:
+            env.update(read_env_files(daemon_files))
+        env.update(daemon_env)
+        if cfg.output.environment_files:
+            env.update(read_env_files(cfg.output.environment_files))
+    except EnvFileError as e:
+        raise SpawnFailure(str(e), "envfile") from None
     env.update(cfg.environment)
     return env
 

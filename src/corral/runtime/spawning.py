@@ -78,6 +78,7 @@ class Spawner:
             daemon_env=sup.config.supervisord.environment,
             server_url=sup.server_url,
             identity=self.identity(proc.config.uid),
+            daemon_files=sup.config.supervisord.environment_file,
         )
 
     def job(self, proc: Process) -> Job:
@@ -90,6 +91,7 @@ class Spawner:
         open_logs = self.sup.output.open_logs
         group = proc.group
         daemon_env = self.sup.config.supervisord.environment
+        daemon_files = self.sup.config.supervisord.environment_file
         server_url = self.sup.server_url
         try:
             prep = readiness.prepare(proc, self.notify_dir)  # sockets and pipes: on the loop
@@ -111,6 +113,7 @@ class Spawner:
                     daemon_env=daemon_env,
                     server_url=server_url,
                     identity=identity,
+                    daemon_files=daemon_files,
                 )
                 if prep is None:
                     return spawn(cfg, env, identity=identity, stdin_socket=sock)

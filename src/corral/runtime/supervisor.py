@@ -202,7 +202,8 @@ class Supervisor:
         except SpawnFailure as e:
             if e.kind == "nofile":
                 raise errors.NoFile(e.message) from None
-            raise errors.NotExecutable(e.message) from None
+            if e.kind != "envfile":  # a bad env file fails the spawn itself: BACKOFF, FATAL
+                raise errors.NotExecutable(e.message) from None
         proc.handle(Ev.START)
         if not wait:
             return
@@ -267,7 +268,11 @@ class Supervisor:
     # --- runtime config changes ----------------------------------------------------------
 
     def read_config(self) -> Config:
-        return load_config(self.config.path, overrides=self.overrides)
+        return load_config(
+            self.config.path,
+            overrides=self.overrides,
+            container=self.config.supervisord.container,
+        )
 
     def reload_config(self) -> tuple[list[str], list[str], list[str]]:
         """reread: load the file again; groups change only through add/remove (or apply)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.config.checks import Check
 from corral.runtime.probes import ProbeResult, probe_exec, probe_http, probe_tcp
+from corral.runtime.spawn import SpawnFailure
 from corral.runtime.transitions import StopReason
 from corral.wire.states import ProcessState
 
@@ -149,10 +150,14 @@ async def run_probe(proc: Process, check: Check, timeout: float) -> ProbeResult:
         return await probe_http(check.url, timeout)
     if check.kind == "exec":
         sup = proc.sup
+        try:
+            env = sup.child_env(proc)
+        except SpawnFailure as e:  # its environment_file went bad since the spawn
+            return ProbeResult(False, e.message)
         return await probe_exec(
             check.command,
             proc.config,
-            sup.child_env(proc),
+            env,
             identity=sup.spawner.identity(proc.config.uid),
             reaper=sup.reaper,
             timeout=timeout,

@@ -6,6 +6,9 @@ Each server answers the same routes (checked in 4.3's order, by path prefix):
     /logtail/<namespec>[/stdout|/stderr]   GET: the log's last 1 KiB, then follows it
     /mainlogtail    GET: same for the main log
     /ok.html        'OK' (health check)
+    /healthz        200 'ok' while the loop serves (liveness); no credentials needed
+    /readyz         200 when every process that should run is ready and healthy, else 503;
+                    without credentials only `ok` or a count, with them the list and why
     anything else   the web UI hook when given, else 404
 
 Servers differ only in their credentials: each wraps the same Routes in its own auth check.
@@ -30,8 +33,9 @@ from corral.api.dispatch import BadRequest, Registry
 from corral.config.model import Config
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
+from corral.runtime.overall import overall
 from corral.server.accept import Gate, Slot, connection_cap
-from corral.server.auth import make_auth, require
+from corral.server.auth import BasicAuth, make_auth, require
 from corral.server.connection import (
     Handler,
     Limits,
@@ -62,6 +66,7 @@ _REASONS = {
     408: "Request Timeout",
     413: "Request Entity Too Large",
     431: "Request Header Fields Too Large",
+    403: "Forbidden",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -139,6 +144,20 @@ class Routes:
             if response is not None:
                 return response
         return error_page(404)
+
+    def probe(self, request: Request, *, authorized: bool) -> Response:
+        """/healthz and /readyz, for orchestrators (Kubernetes probes, load balancers)."""
+        if request.method not in ("GET", "HEAD"):
+            return error_page(400)
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+        if request.path == "/healthz":
+            return Response(200, b"ok\n", headers)
+        report = overall(self.sup)
+        lines = [report.summary()]
+        if authorized:
+            lines += [f"{p.name} {p.state}: {p.reason}" for p in report.problems]
+        body = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+        return Response(200 if report.ok else 503, body, headers)
 
     async def rpc(self, request: Request) -> Response:
         if request.method != "POST":
@@ -222,6 +241,22 @@ class _Follower:
             await self._lines.aclose()  # type: ignore[attr-defined]  # closes the file now
 
 
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _with_probes(routes: Routes, auth: BasicAuth | None, handler: Handler) -> Handler:
+    """The probe routes answer before the auth check (an orchestrator has no password);
+    credentials, when given and right, only add detail."""
+
+    async def serve(request: Request) -> Response:
+        if request.path in PROBE_PATHS:
+            authorized = auth is None or auth.check(request.headers.get("authorization"))
+            return routes.probe(request, authorized=authorized)
+        return await handler(request)
+
+    return serve
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 
@@ -297,7 +332,7 @@ async def start_servers(
                 )
             else:
                 handler = require(auth, routes.dispatch, lambda: error_page(401))
-            servers.serve(sock, handler)
+            servers.serve(sock, _with_probes(routes, auth, handler))
     except BaseException:
         await servers.close()
         raise

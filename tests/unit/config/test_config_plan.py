@@ -21,6 +21,7 @@ from corral.config.model import (
     FcgiSocketConfig,
     GroupConfig,
     LogChannelConfig,
+    OutputKeys,
     ProcessConfig,
 )
 from corral.config.options import live_keys, options_for
@@ -28,6 +29,7 @@ from corral.config.plan import (
     CHANNEL_KEYS,
     GROUP_KEYS,
     LISTENER_KEYS,
+    OUTPUT_KEYS,
     PROCESS_KEYS,
     SECTION_KEY,
     SOCKET_KEYS,
@@ -74,6 +76,8 @@ SUPERVISION_LIVE = {
     "restart_delay",
 }
 LISTENER_POOL_LIVE = {"events", "buffer_size", "result_handler"}  # the pool is the daemon's
+# issue 10's: read when the process ends (the console and env files are set up per spawn)
+OUTPUT_LIVE = {"essential"}
 
 
 def _text(section: str, options: dict[str, str]) -> str:
@@ -103,7 +107,7 @@ def test_every_live_key_of_issue_11_is_a_live_row(kind: str) -> None:
     table = options_for(kind)
     assert table.keys() >= ISSUE_11_LIVE
     extra = LISTENER_POOL_LIVE if kind == "eventlistener" else set()
-    assert live_keys(kind) == ISSUE_11_LIVE | ALSO_LIVE | SUPERVISION_LIVE | extra
+    assert live_keys(kind) == ISSUE_11_LIVE | ALSO_LIVE | SUPERVISION_LIVE | OUTPUT_LIVE | extra
 
 
 @pytest.mark.parametrize(
@@ -140,7 +144,12 @@ def test_fcgi_socket_needs_restart_and_group_keys_are_live() -> None:
 def test_every_model_field_maps_to_a_declared_key() -> None:
     # a new model field must be given its INI key here, or the plan would not see it change
     for cls, mapping, identity in (
-        (ProcessConfig, PROCESS_KEYS, {"name", "stdout", "stderr", "extra", "supervision"}),
+        (
+            ProcessConfig,
+            PROCESS_KEYS,
+            {"name", "stdout", "stderr", "extra", "supervision", "output"},
+        ),
+        (OutputKeys, OUTPUT_KEYS, set()),
         (LogChannelConfig, CHANNEL_KEYS, set()),
         (GroupConfig, GROUP_KEYS, {"name", "processes", "fcgi_socket", "listener"}),
         (FcgiSocketConfig, SOCKET_KEYS, set()),
@@ -195,6 +204,11 @@ PROGRAM_ROWS = [
     ("requires", "db", {"requires"}, True),  # an unknown key: kept, ignored, so live
     ("health_interval", "3", {"health_interval"}, True),  # issue 9: read at its next use
     ("ready_check", "notify", {"ready_check"}, False),  # set up for a run: a restart
+    ("console", "false", {"console"}, False),  # issue 10: a channel's sinks are per spawn
+    ("console_stderr", "stderr", {"console_stderr"}, False),
+    ("log_timestamps", "true", {"log_timestamps"}, False),
+    ("environment_file", "/srv/app.env", {"environment_file"}, False),
+    ("essential", "true", {"essential"}, True),  # read when the process ends
 ]
 
 

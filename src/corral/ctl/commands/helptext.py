@@ -75,6 +75,15 @@ HELP: dict[str, str] = {
 }
 
 # Listed by `help` (as supervisorctl lists them: every command except help itself and EOF).
+# corral's own commands: `help <topic>` explains them, but 4.3's index stays as it was
+# (scripts and tests compare it)
+EXTRA_HELP = {
+    "health": (
+        "health\t\tExit 0 when every process that should be running is running (and\n"
+        "\t\thealthy), else 1, naming the ones that are not (Docker's HEALTHCHECK)"
+    ),
+}
 TOPICS = sorted(name for name in HELP if name != "help")
+HELP.update(EXTRA_HELP)
 
 DOC_HEADER = "default commands (type help <topic>):"

@@ -7,6 +7,7 @@ import errno
 from corral.ctl import client, exitcodes
 from corral.ctl.commands.base import Base
 from corral.wire.faults import FaultCode
+from corral.wire.names import make_namespec
 
 
 class ServerCommands(Base):
@@ -51,6 +52,33 @@ class ServerCommands(Base):
             return
         self.output("Shut down")
 
+    def do_health(self, arg: str) -> None:
+        """corral's health verdict; against a supervisord, the same rule read from 4.3's
+        process info (without readiness, health checks or the operator's wants)."""
+        if not self.no_args("health", arg):
+            return
+        self.exitstatus = exitcodes.GENERIC
+        try:
+            report = self.proxy.corral.health()
+        except OSError as exc:
+            message = self.unreachable(exc)
+            if message is None:
+                raise
+            self.output(message)
+            return
+        except client.Fault as exc:
+            if exc.faultCode != FaultCode.UNKNOWN_METHOD:
+                raise
+            report = _health_from_4_3(self.server.getAllProcessInfo())
+        problems = report["problems"]
+        if not problems:
+            self.exitstatus = exitcodes.SUCCESS
+            self.output(f"ok: {report['counted']} processes as they should be")
+            return
+        self.output(f"not ready: {len(problems)} of {report['counted']}")
+        for p in problems:
+            self.output(f"{p['name']} {p['statename']}: {p['reason']}")
+
     def do_version(self, arg: str) -> None:
         if not self.no_args("version", arg):
             return
@@ -70,3 +98,21 @@ class ServerCommands(Base):
         kept = self.exitstatus
         self.do_status("")
         self.exitstatus = kept
+
+
+def _health_from_4_3(infos: list[dict[str, object]]) -> dict[str, object]:
+    """A supervisord knows no wants: every process not STOPPED counts; RUNNING is fine, and
+    so is EXITED with status 0 (a job that is done)."""
+    problems = []
+    counted = 0
+    for info in infos:
+        state = str(info["statename"])
+        if state == "STOPPED":
+            continue
+        counted += 1
+        if state == "RUNNING" or (state == "EXITED" and info.get("exitstatus") == 0):
+            continue
+        name = make_namespec(str(info["group"]), str(info["name"]))
+        reason = str(info.get("spawnerr") or info.get("description") or state.lower())
+        problems.append({"name": name, "statename": state, "reason": reason})
+    return {"ok": not problems, "counted": counted, "problems": problems}

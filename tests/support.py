@@ -297,12 +297,13 @@ class Daemon:
         self.conf.write_text(head + "\n\n" + textwrap.dedent(programs))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *args: str, wait: bool = True) -> Daemon:
+    def start(self, *args: str, wait: bool = True, stdout: Any = subprocess.DEVNULL) -> Daemon:
+        """`stdout`: where corrald's own stdout goes (a file, or PIPE: then `proc.stdout`)."""
         with open(self.tmp / "corrald.stderr", "wb") as errfile:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "corral.daemon.main", "-n", "-c", str(self.conf), *args],
                 env=env_for_children(),
-                stdout=subprocess.DEVNULL,
+                stdout=stdout,
                 stderr=errfile,
                 # its own session: whatever it leaves behind can be found and ended
                 start_new_session=True,

@@ -16,6 +16,7 @@ from typing import Any
 from corral.config import convert
 from corral.config.ctlconf import ctl_from_section
 from corral.config.deps import check_dependencies
+from corral.config.envfile import EnvFile
 from corral.config.ini import IniDoc, Section, Value, env_names, expand, read_with_includes
 from corral.config.model import (
     AUTO,
@@ -227,6 +228,7 @@ def _supervisord(
             if "user" in overrides:
                 raise ConfigError(str(exc))
             raise r.error(str(exc), "user")
+    values["environment_file"] = _absolute(r, values["environment_file"])
     return SupervisordConfig(uid=uid, container=container, **values)
 
 
@@ -387,8 +389,16 @@ def _output_keys(r: _Reader) -> OutputKeys:
 
 
 def _with_env_files(r: _Reader, keys: OutputKeys, names: Mapping[str, object]) -> OutputKeys:
-    files = r.get("environment_file", names)
+    files = _absolute(r, r.get("environment_file", names))
     return dataclasses.replace(keys, environment_files=files) if files else keys
+
+
+def _absolute(r: _Reader, files: tuple[EnvFile, ...]) -> tuple[EnvFile, ...]:
+    """Relative env file paths are relative to the file that names them (not to wherever
+    the daemon or the program runs)."""
+    value = r.value("environment_file")
+    here = os.path.dirname(os.path.abspath(value.file if value else r.section.file))
+    return tuple(dataclasses.replace(f, path=os.path.join(here, f.path)) for f in files)
 
 
 def _supervision(r: _Reader) -> Supervision:

@@ -319,13 +319,14 @@ def run(
         os.umask(sd.umask)
         if sd.directory:
             os.chdir(sd.directory)
+    sup = Supervisor(config, mainlog, overrides=overrides)
+    sup.output.configure_console()  # before the first line, so every line is on it
     if root_note:
         mainlog.critical(root_note)
     for warning in config.warnings:
         mainlog.log(warning.level, warning.message)
     for note in notes:
         mainlog.info(note)
-    sup = Supervisor(config, mainlog, overrides=overrides)
     sup.cleanup_auto_logs()
     if not sd.nodaemon:
         mainlog.info("daemonizing the corrald process")

@@ -20,7 +20,7 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import chain, report, scale, scenarios
+from benchlib import chain, console, report, scale, scenarios
 from benchlib.daemon import become_subreaper
 from benchlib.scenarios import Metrics, Params
 from benchlib.systems import (
@@ -44,6 +44,7 @@ ALL = [
     "client",
     "scale",
     "chain",
+    "console",
 ]
 Job = Callable[[System, str], Metrics]
 
@@ -68,6 +69,8 @@ def jobs(
         out.append(("crash", lambda s, w: scenarios.crash(s, w, p), reps))
     if "chain" in only:
         out.append(("chain", chain.chain, reps))
+    if "console" in only:
+        out.append(("console", lambda s, w: console.console(s, w, p), reps))
     if "scale" in only:
         out.append(("scale", lambda s, w: scale.scale(s, w, sp), scale_reps))
     return out

@@ -173,14 +173,15 @@ class Daemon:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> None:
+    def start(self, stdout: Any = subprocess.DEVNULL) -> None:
+        """`stdout`: the daemon's own stdout (PIPE: read it from `proc.stdout`)."""
         err = open(os.path.join(self.workdir, "daemon.stderr"), "wb")  # noqa: SIM115
         self.launched = time.time()
         self.proc = subprocess.Popen(
             self.system.daemon_argv(self.conf),
             env=self.system.env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=err,
             cwd=self.workdir,
         )

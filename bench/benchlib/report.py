@@ -38,6 +38,18 @@ TARGETS = [
     Target("logs.chatty.cpu_ms_per_mb", "ratio", 1.0, "chatty writers: daemon CPU per MB <= 1.0x"),
     Target("logs.bulk.bytes_ok", "min", 1.0, "bulk writer: every byte present, nothing extra"),
     Target("logs.chatty.bytes_ok", "min", 1.0, "chatty writers: every byte present, nothing extra"),
+    Target(
+        "console.chatty.cpu_ms_per_mb",
+        "ratio",
+        1.0,
+        "20 writers through the console: daemon CPU per MB <= supervisord's to files (issue 10)",
+    ),
+    Target(
+        "console.chatty.bytes_ok",
+        "min",
+        1.0,
+        "20 writers through the console: every line there once, whole (issue 10)",
+    ),
     Target("crash.start_gap_ms", "max", 20.0, "crash/restart: median gap between starts <= 20 ms"),
     Target("rpc.getAllProcessInfo.p50_ms", "ratio", 0.1, "getAllProcessInfo (500) p50 <= 0.1x"),
     Target("rpc.getProcessInfo.p50_ms", "ratio", 0.5, "getProcessInfo (500) p50 <= 0.5x"),

@@ -271,7 +271,7 @@ def test_as_pid_1_with_the_console_the_job_exit_code_is_the_containers(tmp_path:
 
 # --- environment files -----------------------------------------------------------------------
 
-DUMP = f"{PY} -c \"import json,os,sys; json.dump(dict(os.environ), open(sys.argv[1], 'w')); import time; time.sleep(100)\""
+DUMP = f"{PY} {FIX}/envdump.py"
 
 
 def test_environment_files_layer_in_their_documented_order(tmp_path: Path) -> None:
@@ -441,3 +441,66 @@ def test_corralctl_health_exit_codes(with_a_failed_program: tuple[Daemon, int]) 
     result = ctl(d, "health")
     assert result.returncode == 1
     assert "refused connection" in result.stdout or "no such file" in result.stdout
+
+
+# --- the shipped example ------------------------------------------------------------------
+
+
+def test_the_container_example_serves_logs_and_answers_its_probes(tmp_path: Path) -> None:
+    """examples/container/corral.conf as the image runs it, with loopback ports and this
+    test's directory in place of the image's paths."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    shutil.copytree(examples / "programs", tmp_path / "programs")
+    (tmp_path / "container").mkdir()
+    app, front, corral = free_port(), free_port(), free_port()
+    text = (
+        (examples / "container" / "corral.conf")
+        .read_text()
+        .replace("/tmp/", f"{tmp_path}/")
+        .replace("/run/secrets/", f"{tmp_path}/")
+        .replace("*:9001", f"127.0.0.1:{corral}")
+        .replace('environment=PORT="8080"', 'environment=HOST="127.0.0.1",PORT="8080"')
+        .replace("8765", str(app))
+        .replace("8080", str(front))
+    )
+    conf = tmp_path / "container" / "corral.conf"
+    conf.write_text(text)
+    (tmp_path / "app.env").write_text("GREETING=hello\n")
+    out = tmp_path / "stdout"
+    env = {**env_for_children(), "CORRAL_PASSWORD": "change-me"}
+    with out.open("wb") as f:
+        proc = subprocess.Popen(
+            [PY, "-m", "corral.daemon.main", "--container", "-c", str(conf)],
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: _status(corral, "/readyz") == 200, timeout=30, what="the example to be ready"
+        )
+        assert get(front, "/")[0] == 200
+        wait_until(lambda: b'front   | 127.0.0.1 "GET / HTTP/1.1" 200' in out.read_bytes())
+        console = out.read_text()
+        assert f"app     | app listening on http://127.0.0.1:{app}" in console
+        assert "corrald | INFO success: front entered RUNNING state, ready (tcp)" in console
+        assert f"front   | front listening on http://127.0.0.1:{front}" in console
+        health = subprocess.run(
+            [PY, "-m", "corral.ctl.main", "-c", str(conf), "health"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (health.returncode, health.stdout) == (0, "ok: 2 processes as they should be\n")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0
+
+
+def _status(port: int, path: str) -> int | None:
+    try:
+        return get(port, path)[0]
+    except OSError:
+        return None

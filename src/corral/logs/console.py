@@ -113,12 +113,14 @@ class Console:
         self._err: _Target | None = None
         self._colour = colour
         self._colours: dict[str, int] = {}
+        self._heads: dict[tuple[str, bytes, int], tuple[str, bytes]] = {}
         self._sinks: set[ConsoleSink] = set()
         self._closed = False
 
     def configure(self, fmt: str, *, timestamps: bool, drop: bool) -> None:
         """A reload's settings (the targets stay)."""
         self.format, self.timestamps, self.drop = fmt, timestamps, drop
+        self._heads.clear()
 
     def widen(self, names: Iterable[str]) -> None:
         """Pad names to the longest one: widened when programs with longer names come."""
@@ -146,13 +148,20 @@ class Console:
         return target.tty and "NO_COLOR" not in os.environ
 
     def _prefix(self, name: str, target: _Target, sep: bytes) -> bytes:
-        head = name.ljust(self.width).encode("utf-8", "replace") + sep
-        if self._use_colour(target):
-            colour = self._colours.setdefault(name, _COLOURS[len(self._colours) % len(_COLOURS)])
-            head = b"\x1b[%dm" % colour + head + b"\x1b[0m"
+        key = (name, sep, target.fd)
+        head = self._heads.get(key)
+        if head is None or len(head[0]) != self.width:
+            # cached: this runs for every chunk of every program
+            pad = name.ljust(self.width)
+            raw = pad.encode("utf-8", "replace") + sep
+            if self._use_colour(target):
+                n = len(self._colours)
+                colour = self._colours.setdefault(name, _COLOURS[n % len(_COLOURS)])
+                raw = b"\x1b[%dm" % colour + raw + b"\x1b[0m"
+            head = self._heads[key] = (pad, raw)
         if self.timestamps:
-            head = rfc3339().encode() + b" " + head
-        return head
+            return rfc3339().encode() + b" " + head[1]
+        return head[1]
 
     def _render(self, sink: ConsoleSink, lines: list[bytes], continued: list[bool] | None) -> bytes:
         fmt = self.format

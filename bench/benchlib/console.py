@@ -65,10 +65,11 @@ def console(system: System, workdir: str, p: Params) -> Metrics:
             "stdout_logfile_maxbytes": "50MB",
             "stdout_logfile_backups": 3,
         }
+    chatty = os.path.join(PROGRAMS, "chatty.py")
     progs = [
         program(
             "chatty",
-            f"{sys.executable} {os.path.join(PROGRAMS, 'chatty.py')} {CHATTY_BYTES} c%(process_num)02d",
+            f"{sys.executable} {chatty} {CHATTY_BYTES} c%(process_num)02d",
             numprocs=CHATTY_N,
             process_name="%(program_name)s_%(process_num)02d",
             **opts,

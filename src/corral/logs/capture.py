@@ -42,6 +42,11 @@ __all__ = [
 
 CHUNK = 128 * 1024
 _CHUNKS_PER_WAKEUP = 8
+# One read buffer for every pump (they all run on the loop thread): os.read would allocate
+# 128 KiB for each read and shrink it, growing and trimming the heap (brk) every time.
+_READ_BUF = bytearray(CHUNK)
+_READ_VIEW = memoryview(_READ_BUF)
+_READ_INTO = [_READ_BUF]
 _BIG_PIPE = 1024 * 1024
 # What drain() may still read while a sink holds bytes: a full pipe's worth, what the
 # child wrote before it exited.
@@ -286,7 +291,10 @@ class OutputPump:
         # A fast writer refills the pipe while we work: take a few chunks per wake-up, but
         # not unboundedly, so one chatty child cannot starve the others.
         for _ in range(_CHUNKS_PER_WAKEUP):
-            if not self._pump_once() or self._held_by:
+            n = self._pump_once()
+            # less than asked for: the pipe is empty now, and another read would only
+            # say EAGAIN (a system call and an exception per wake-up, for nothing)
+            if not n or self._held_by or n < CHUNK:
                 return
         self._grow_pipe()
 
@@ -326,7 +334,8 @@ class OutputPump:
             if got is not None:
                 return got
         try:
-            data = os.read(self._fd, CHUNK)
+            n = os.readv(self._fd, _READ_INTO)
+            data = _READ_VIEW[:n].tobytes()
         except BlockingIOError:
             return 0
         except OSError:

@@ -21,7 +21,7 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from corral.logs.rotating import RotatingFile
 from corral.logs.sink import Dropped, Resume
@@ -34,6 +34,7 @@ IDLE_FLUSH = 1.0
 HIGH_WATER = 256 * 1024
 DAEMON_EXTRA = 256 * 1024
 DAEMON_NAME = "corrald"
+_QUEUE_MAX = 1024 * 1024  # bytes gathered in one loop iteration before they go out anyway
 _SEP = b" | "
 _CONT_SEP = b" + "  # a piece that continues the line before it
 _COLOURS = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94)
@@ -49,9 +50,13 @@ def _loop() -> asyncio.AbstractEventLoop | None:
 class _Target:
     """One of corrald's own streams (fd 1 or 2), written without blocking: through a
     non-blocking description of it (/proc/self/fd/N, shared with any log naming it), or
-    directly when it is a regular file."""
+    directly when it is a regular file.
 
-    def __init__(self, fd: int) -> None:
+    What the sinks send in one loop iteration goes out in one write at its end: with many
+    busy programs that is one system call (and one wake-up of the reader) instead of one
+    per program."""
+
+    def __init__(self, fd: int, on_drained: Callable[[_Target, Dropped | None], None]) -> None:
         self.fd = fd
         self.broken = False
         self.tty = False
@@ -59,6 +64,12 @@ class _Target:
         self.waiters: list[Resume] = []
         self.waiting = False
         self.dropped: dict[str, int] = {}  # name -> lines dropped while full
+        self._on_drained = on_drained
+        self._queue: list[bytes | memoryview] = []
+        self._queued = 0
+        self._flush_handle: asyncio.Handle | None = None
+        # the daemon's loop, once known (asyncio.get_running_loop costs a getpid() a call)
+        self.loop: asyncio.AbstractEventLoop | None = None
         try:
             st = os.fstat(fd)
             self.tty = os.isatty(fd)
@@ -69,9 +80,52 @@ class _Target:
 
     @property
     def pending(self) -> int:
+        """Bytes not yet taken by the target: queued for this iteration's write, and held."""
+        return self._queued + self.held
+
+    @property
+    def held(self) -> int:
+        """Bytes written to the target that it has not taken yet."""
         return self.file.pending if self.file is not None else 0
 
     def write(self, data: bytes) -> None:
+        self.write_parts((data,), len(data))
+
+    def write_parts(self, parts: tuple[bytes | memoryview, ...], size: int) -> None:
+        if self.broken:
+            return
+        loop = self.loop
+        self._queue.extend(parts)
+        self._queued += size
+        if loop is None or loop.is_closed():  # no loop (start-up, exit): at once
+            self.flush()
+        elif self._queued > _QUEUE_MAX:
+            self.flush()  # a writer that never lets the loop run still gets bounded
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_soon(self._flush_soon)
+
+    def flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._queue:
+            parts, self._queue = self._queue, []
+            self._queued = 0
+            if self.file is not None and len(parts) > 1:
+                try:
+                    self.file.write_parts(parts)
+                except OSError:
+                    self.broken = True  # the reader is gone for good (EPIPE, EIO)
+                return
+            self._put(bytes(parts[0]) if len(parts) == 1 else b"".join(parts))
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        self.flush()
+        if self.waiters or self.dropped:
+            self.watch()
+
+    def _put(self, data: bytes) -> None:
         if self.broken:
             return
         try:
@@ -85,7 +139,22 @@ class _Target:
             # the reader is gone for good (EPIPE, EIO): nobody can see the console now
             self.broken = True
 
+    def watch(self) -> None:
+        """Tell the console once what waits has gone out."""
+        if self.waiting or self._flush_handle is not None:
+            return  # told already, or the coming flush will look again
+        if self.file is None or self.broken or not self.file.pending:
+            self._on_drained(self, None)
+            return
+        self.waiting = True
+        self.file.when_writable(self._file_drained)
+
+    def _file_drained(self, dropped: Dropped | None) -> None:
+        self.waiting = False
+        self._on_drained(self, dropped)
+
     def close(self, timeout: float) -> None:
+        self.flush()
         if self.file is not None:
             if not self.file.closed:
                 self.file.flush(timeout)
@@ -108,7 +177,7 @@ class Console:
         self.timestamps = timestamps
         self.drop = drop
         self.width = len(DAEMON_NAME)
-        self._out = _Target(out_fd)
+        self._out = _Target(out_fd, self._drained)
         self._err_fd = err_fd
         self._err: _Target | None = None
         self._colour = colour
@@ -130,13 +199,16 @@ class Console:
         if not to_stderr:
             return self._out
         if self._err is None:
-            self._err = _Target(self._err_fd)
+            self._err = _Target(self._err_fd, self._drained)
         return self._err
 
     def sink(self, name: str, group: str, stream: str, *, to_stderr: bool = False) -> ConsoleSink:
         """The sink one channel of one run writes its lines to."""
         self.widen((name,))
-        sink = ConsoleSink(self, name, group, stream, self.target(to_stderr))
+        target = self.target(to_stderr)
+        if target.loop is None:
+            target.loop = _loop()
+        sink = ConsoleSink(self, name, group, stream, target)
         self._sinks.add(sink)
         return sink
 
@@ -196,15 +268,38 @@ class Console:
 
     def emit(self, sink: ConsoleSink, lines: list[bytes], continued: list[bool] | None) -> None:
         target = sink.target
-        if self.drop and target.pending > HIGH_WATER:
+        if self.drop and target.held > HIGH_WATER:
             target.dropped[sink.name] = target.dropped.get(sink.name, 0) + len(lines)
             self._watch(target)
             return
         target.write(self._render(sink, lines, continued))
 
+    def emit_block(self, sink: ConsoleSink, buf: bytes, end: int) -> None:
+        """The whole lines of buf[:end] (buf[end] is their last newline), none continued or
+        over MAX_LINE; what follows end is not theirs. No copy of buf is made for them."""
+        fmt = self.format
+        if fmt == "json":
+            self.emit(sink, buf[:end].split(b"\n"), None)
+            return
+        target = sink.target
+        if self.drop and target.held > HIGH_WATER:
+            lines = buf.count(b"\n", 0, end + 1)
+            target.dropped[sink.name] = target.dropped.get(sink.name, 0) + lines
+            self._watch(target)
+            return
+        if fmt == "raw":
+            target.write_parts((memoryview(buf)[: end + 1],), end + 1)
+            return
+        prefix = self._prefix(sink.name, target, _SEP)
+        # every newline gets the prefix after it; the one after the last newline is cut off
+        body = buf[:end].replace(b"\n", b"\n" + prefix)
+        target.write_parts((prefix, body, b"\n"), len(prefix) + len(body) + 1)
+
     def accepting(self, target: _Target) -> bool:
-        """May a program send more now? (False: hold it until `when_writable`.)"""
-        return self.drop or target.broken or target.pending <= HIGH_WATER
+        """May a program send more now? (False: hold it until `when_writable`.) What waits
+        for the end of this loop iteration does not count: it is at most one read per
+        program, and holding programs for it would stop and restart every pump each time."""
+        return self.drop or target.broken or target.held <= HIGH_WATER
 
     def when_writable(self, target: _Target, callback: Resume) -> None:
         if self.accepting(target):
@@ -214,13 +309,9 @@ class Console:
         self._watch(target)
 
     def _watch(self, target: _Target) -> None:
-        if target.waiting or target.file is None:
-            return
-        target.waiting = True
-        target.file.when_writable(lambda dropped: self._drained(target, dropped))
+        target.watch()
 
     def _drained(self, target: _Target, dropped: Dropped | None) -> None:
-        target.waiting = False
         if dropped is not None:
             target.broken = True  # the target failed with our bytes held: it is gone
         waiters, target.waiters = target.waiters, []
@@ -232,10 +323,12 @@ class Console:
 
     def daemon(self, level: str, msg: str, line: str) -> None:
         """One main log line (`line`: as the log file has it, for the raw format)."""
+        if self._out.loop is None:
+            self._out.loop = _loop()
         self._daemon_text(self._out, level, msg, line)
 
     def _daemon_text(self, target: _Target, level: str, msg: str, line: str | None) -> None:
-        if target.pending > HIGH_WATER + DAEMON_EXTRA:
+        if target.held > HIGH_WATER + DAEMON_EXTRA:
             target.dropped[DAEMON_NAME] = target.dropped.get(DAEMON_NAME, 0) + 1
             self._watch(target)
             return
@@ -320,6 +413,15 @@ class ConsoleSink:
             return True
         buf = self._partial + data if self._partial else data
         end = buf.rfind(b"\n")
+        if end >= 0 and not self._continued and _no_long_line(buf, end):
+            # the common case: whole lines of sane length, rendered in one C pass
+            rest = buf[end + 1 :]
+            if len(rest) <= MAX_LINE:
+                self._console.emit_block(self, buf, end)
+                self._partial = bytes(rest)
+                if rest:
+                    self._idle_timer()
+                return self._console.accepting(self.target)
         if end < 0:
             lines: list[bytes] = []
             rest = buf
@@ -352,8 +454,8 @@ class ConsoleSink:
         self._console.when_writable(self.target, callback)
 
     def _idle_timer(self) -> None:
-        loop = _loop()
-        if loop is None:
+        loop = self.target.loop
+        if loop is None or loop.is_closed():
             return
         self._last = loop.time()
         if self._timer is None:
@@ -361,7 +463,7 @@ class ConsoleSink:
 
     def _idle(self) -> None:
         self._timer = None
-        loop = _loop()
+        loop = self.target.loop
         if loop is None or not self._partial:
             return
         left = self._last + IDLE_FLUSH - loop.time()
@@ -389,6 +491,18 @@ class ConsoleSink:
             self.end()
             self.closed = True
             self._console.forget(self)
+
+
+_HALF = MAX_LINE // 2
+
+
+def _no_long_line(buf: bytes, end: int) -> bool:
+    """No line in buf[:end] is longer than MAX_LINE. Exact in that direction: a longer line
+    would cover a whole aligned half-window, and each of those holds a newline (a few
+    find() calls per chunk instead of a split)."""
+    if end <= MAX_LINE:
+        return True
+    return all(buf.find(b"\n", a, a + _HALF) >= 0 for a in range(0, end - _HALF + 1, _HALF))
 
 
 def _cut(lines: list[bytes], continued: list[bool] | None) -> tuple[list[bytes], list[bool]]:

@@ -42,6 +42,7 @@ __all__ = ["LINGER", "Outlet", "flush_lingering", "open_nonblocking", "share"]
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
 _BIG_PIPE = 1024 * 1024
+_IOV_MAX = 1024  # Linux's limit on the buffers of one writev
 LINGER = 10.0  # seconds a closed target may still take to send what it holds
 _FD_ALIAS = re.compile(r"^/(?:proc/self|dev)/fd/(\d+)$")
 
@@ -220,6 +221,27 @@ class Outlet:
         self._held[owner] = self._held.get(owner, 0) + len(view)
         self._arm()
         return False
+
+    def write_parts(self, owner: Hashable, parts: list[bytes | memoryview]) -> bool:
+        """`write` of the parts joined, in one writev(2) when nothing is held: no copy of
+        them into one buffer first (the console's lines of many programs)."""
+        if self._queue or self._fd < 0 or self._sock is not None or len(parts) > _IOV_MAX:
+            return self.write(owner, b"".join(parts))
+        if self._watch_loop is None and self._queue:
+            self._flush()
+        try:
+            n = os.writev(self._fd, parts)
+        except BlockingIOError:
+            n = 0
+        except BrokenPipeError:
+            if not self._named_fifo:
+                raise
+            self._detach()  # the reader went away: wait for the next one
+            n = 0
+        total = sum(map(len, parts))
+        if n == total:
+            return True
+        return self.write(owner, b"".join(parts)[n:])  # the rest is held as usual
 
     def when_writable(self, owner: Hashable, callback: Resume) -> None:
         if owner not in self._held:

@@ -177,6 +177,13 @@ class RotatingFile:
         self._maybe_rotate()
         return True
 
+    def write_parts(self, parts: list[bytes | memoryview]) -> bool:
+        """`write(b"".join(parts))`, without the join when the target is not a file."""
+        if self._outlet is not None:
+            self._ensure_open()
+            return self._outlet.write_parts(self, parts)
+        return self.write(b"".join(parts))
+
     def when_writable(self, callback: Resume) -> None:
         """Call back once nothing of ours is held (at once if nothing is)."""
         if self._outlet is not None:

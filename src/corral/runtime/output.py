@@ -60,7 +60,10 @@ class OutputRouter:
             self.console.configure(
                 sd.console_format, timestamps=sd.console_timestamps, drop=sd.console_drop
             )
-        self.console.widen(p.name for g in self.sup.config.groups for p in g.processes)
+        on_console = (
+            p.name for g in self.sup.config.groups for p in g.processes if p.output.console
+        )
+        self.console.widen(on_console)
         self.sup.log.attach_console(self.console)
 
     def _console_sink(self, proc: Process, channel: str) -> ConsoleSink | None:

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.logs.test_logs_backpressure import read_some, read_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.unit.logs.test_logs_backpressure import PIPE_MAX, read_some, read_until
 
-from corral.logs.console import HIGH_WATER, IDLE_FLUSH, MAX_LINE, Console
+from corral.logs.console import HIGH_WATER, IDLE_FLUSH, MAX_LINE, Console, _no_long_line
 from corral.logs.mainlog import MainLog
 from corral.logs.rotating import RotatingFile
 from corral.logs.stamp import StampedSink, rfc3339
@@ -97,6 +99,7 @@ async def test_the_last_line_without_newline_goes_out_when_the_channel_ends(
     sink.write(b"done, no newline")
     assert read_some(r) == b""
     sink.close()  # what the pump does at EOF
+    await asyncio.sleep(0)  # the console writes once per loop iteration
     assert drain(r) == ["job     | done, no newline"]
 
 
@@ -246,8 +249,11 @@ async def test_with_drop_on_a_slow_console_loses_lines_but_counts_them(
     console = console_on(w, drop=True)
     sink = console.sink("chatty", "chatty", "stdout")
     line = b"y" * 999 + b"\n"
-    for _ in range(2 * HIGH_WATER // len(line) + 1000):
+    total = (PIPE_MAX + 2 * HIGH_WATER) // len(line) + 1000  # more than pipe and buffer
+    for i in range(total):
         assert sink.write(line)  # never holds the program
+        if i % 64 == 0:
+            await asyncio.sleep(0)  # the loop runs between reads, as it does for a pump
     got = await read_until(r, lambda b: b"lines dropped from chatty" in b, timeout=20)
     console.close()
     got += read_some(r)
@@ -256,7 +262,7 @@ async def test_with_drop_on_a_slow_console_loses_lines_but_counts_them(
     dropped = int(note.split(b"WARN ")[1].split()[0])
     kept = [ln for ln in lines if ln.startswith(b"chatty")]
     assert dropped > 0
-    assert len(kept) + dropped == 2 * HIGH_WATER // len(line) + 1000
+    assert len(kept) + dropped == total
 
 
 def test_rfc3339_has_milliseconds_and_the_offset() -> None:
@@ -277,3 +283,21 @@ def test_log_timestamps_stamp_each_line_where_it_begins(tmp_path: Path) -> None:
     assert len(lines) == 4
     for line, text in zip(lines, ["one", "two", "three", "next run"], strict=True):
         assert re.fullmatch(RFC3339 + " " + text, line), line
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0, 1, MAX_LINE // 2 - 1, MAX_LINE // 2, MAX_LINE, MAX_LINE + 1]),
+            st.integers(0, 2 * MAX_LINE),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_never_misses_a_long_line(lengths: list[int]) -> None:
+    buf = b"\n".join(b"x" * n for n in lengths) + b"\ntail"
+    end = buf.rfind(b"\n")
+    if _no_long_line(buf, end):
+        assert max(lengths) <= MAX_LINE

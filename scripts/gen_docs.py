@@ -1,4 +1,5 @@
-"""Writes docs/options.md from the one option table (config/options.py): run after adding one."""
+"""Writes docs/options.md, and the per-key table of docs/update.md, from the one option table
+(config/options.py): run after adding one."""
 
 from __future__ import annotations
 
@@ -32,10 +33,9 @@ def render() -> str:
         "Sections and option names are Supervisor 4.3's; every file it reads works unchanged.",
         "",
         "In the process sections, **live** says whether a running process can take a changed",
-        "value without a restart; `restart` means the change needs a new process (`update`",
-        "today still replaces every changed group, as 4.3 does; this is the classification a",
-        "per-key update applies). A key whose change adds or removes processes (`numprocs`,",
-        "`numprocs_start`, a group's `programs`) is live for the processes that stay.",
+        "value without a restart; `restart` means the change needs a new process (what",
+        "`update` does with each: docs/update.md). A key whose change adds or removes processes",
+        "(`numprocs`, `numprocs_start`, a group's `programs`) is live for the processes that stay.",
         "`[eventlistener:x]` and `[fcgi-program:x]` take every `[program:x]` row besides their",
         "own. Other sections change only on a reload.",
         "",
@@ -57,12 +57,56 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
+BEGIN, END = "<!-- keys:begin (scripts/gen_docs.py) -->", "<!-- keys:end -->"
+# What a live change of these keys does beyond being read at its next use.
+LIVE_HOW = {
+    "console": "the running pipes are re-routed",
+    "console_stderr": "the running pipes are re-routed",
+    "log_timestamps": "the running pipes are re-routed",
+    "health_check": "the probe loop starts again",
+    "ready_check": "used at the next start; to or from `notify` or `fd:N`: a restart",
+    "depends_on": "the next start waits for the new dependencies",
+    "numprocs": "only the new processes start, only the removed ones stop",
+    "numprocs_start": "only the new processes start, only the removed ones stop",
+    "priority": "the next start and stop order",
+}
+
+
+def update_table() -> str:
+    rows = ["| key | on a running process | how |", "|---|---|---|"]
+    for opt in iter_options():
+        if opt.section != "program":
+            continue
+        how = LIVE_HOW.get(opt.name, "")
+        if not how:
+            if opt.name.endswith(("_maxbytes", "_backups")) and "capture" not in opt.name:
+                how = "the open log file rotates by the new limits"
+            elif opt.name.endswith(("_syslog", "_events_enabled", "_capture_maxbytes")):
+                how = "the running pipes are re-routed"
+            elif opt.live:
+                how = "read at its next use"
+            else:
+                how = "the process restarts (a stopped one takes it at its next start)"
+        rows.append(f"| `{opt.name}` | {'live' if opt.live else 'restart'} | {how} |")
+    return "\n".join(rows)
+
+
+def with_update_table(text: str) -> str:
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{update_table()}\n{END}{tail}"
+
+
 def main() -> int:
-    target = Path(__file__).resolve().parents[1] / "docs" / "options.md"
-    text = render()
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    targets = {docs / "options.md": render()}
+    update = docs / "update.md"
+    if update.exists():
+        targets[update] = with_update_table(update.read_text())
     if "--check" in sys.argv:
-        return 0 if target.exists() and target.read_text() == text else 1
-    target.write_text(text)
+        return 0 if all(t.exists() and t.read_text() == x for t, x in targets.items()) else 1
+    for target, text in targets.items():
+        target.write_text(text)
     return 0
 
 

@@ -13,6 +13,7 @@ from corral.api.describe import process_info
 from corral.api.dispatch import Method, Param
 from corral.runtime.errors import NoSuchProcess
 from corral.runtime.overall import overall
+from corral.runtime.plan import Step
 
 if TYPE_CHECKING:
     from corral.runtime.process import Process as ProcessLike
@@ -23,6 +24,25 @@ def extended_info(proc: ProcessLike) -> dict[str, Any]:
     info: dict[str, Any] = dict(process_info(proc))
     info.update(proc.extended_info())
     return info
+
+
+def _names(names: list[Any] | None) -> set[str] | None:
+    wanted = {str(n) for n in names or ()}
+    return None if not wanted or "all" in wanted else wanted
+
+
+def step_struct(step: Step, error: str = "") -> dict[str, Any]:
+    return {
+        "group": step.group,
+        "process": step.process,
+        "name": step.name,
+        "action": step.action,
+        "reason": step.reason,
+        "note": step.note,
+        "keys": list(step.keys),
+        "deferred": step.deferred,
+        "error": error,
+    }
 
 
 class CorralNamespace:
@@ -50,8 +70,25 @@ class CorralNamespace:
             ],
         }
 
+    def plan(self, names: list[Any] | None = None) -> list[dict[str, Any]]:
+        """What update would do, per process, changing nothing."""
+        steps = [step_struct(step) for step in self.sup.plan(_names(names))]
+        for step in steps:
+            del step["error"]  # nothing was done
+        return steps
+
+    async def update(self, names: list[Any] | None = None) -> list[dict[str, Any]]:
+        """reread + update, per process and key; each step with its outcome."""
+        outcomes = await self.sup.update(_names(names))
+        return [step_struct(o.step, o.error) for o in outcomes]
+
+    async def scale(self, name: str, count: int) -> list[dict[str, Any]]:
+        outcomes = await self.sup.scale(name, count)
+        return [step_struct(o.step, o.error) for o in outcomes]
+
     def methods(self) -> list[Method]:
         name = Param("name", "string")
+        groups = Param("names", "array", [])
 
         def m(
             short: str, func: Callable[..., Any], returns: str, help_: str, *params: Param
@@ -79,6 +116,36 @@ class CorralNamespace:
                 "struct",
                 "Whether every process that should be running is running (and healthy): "
                 "ok, counted, and problems (name, statename, reason).\n@return struct",
+            ),
+            m(
+                "plan",
+                self.plan,
+                "array",
+                "What update would do for the named groups (all when empty), reading the "
+                "config file again and changing nothing: one struct per step (group, process, "
+                "name, action, reason, keys).\n@param array names\n@return array",
+                groups,
+            ),
+            m(
+                "update",
+                self.update,
+                "array",
+                "reloadConfig, then bring the named groups (all when empty) to the new config "
+                "with the least disruption: live keys applied without a restart, only the "
+                "affected processes restarted, added or removed, processes stopped by hand "
+                "left stopped. One struct per step, as plan, plus error ('' when done)."
+                "\n@param array names\n@return array",
+                groups,
+            ),
+            m(
+                "scale",
+                self.scale,
+                "array",
+                "Run count processes of a program: the new ones are started, the "
+                "highest-numbered stopped and removed, the others untouched. One struct per "
+                "step.\n@param string name\n@param int count\n@return array",
+                name,
+                Param("count", "int"),
             ),
         ]
 

@@ -277,6 +277,7 @@ def _processes(
     env: Mapping[str, object],
     warnings: list[Warning_],
     defaults: Mapping[str, str] | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> list[ProcessConfig]:
     r = _Reader(
         doc, section, kind, env, program=program, group=group, suffix=True, defaults=defaults
@@ -285,6 +286,8 @@ def _processes(
     if r.value("command") is None:
         raise r.error(f"program section {section.name} does not specify a command")
     numprocs = r.get("numprocs")
+    if counts and section.name in counts:
+        numprocs = counts[section.name]  # corralctl scale: the count running, not the file's
     start = r.get("numprocs_start")
     name_value = r.value("process_name")
     if numprocs > 1 and (name_value is None or "%(process_num)" not in name_value.text):
@@ -493,6 +496,7 @@ def _groups(
     env: Mapping[str, object],
     warnings: list[Warning_],
     defaults: Mapping[str, str] | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> list[GroupConfig]:
     sections = doc.sections
     groups: list[GroupConfig] = []
@@ -532,7 +536,7 @@ def _groups(
             members.add(member.name)
             kind = "program" if plain else "fcgi-program"
             processes += _processes(
-                doc, member, kind, _section_name(member), gname, env, warnings, defaults
+                doc, member, kind, _section_name(member), gname, env, warnings, defaults, counts
             )
         groups.append(_sorted_group(gname, r.get("priority"), GroupKind.HETEROGENEOUS, processes))
     for section in list(sections.values()):
@@ -540,7 +544,7 @@ def _groups(
         if kind not in _PROGRAM_KINDS or ":" not in section.name or section.name in members:
             continue
         pname = _section_name(section)
-        processes = _processes(doc, section, kind, pname, pname, env, warnings, defaults)
+        processes = _processes(doc, section, kind, pname, pname, env, warnings, defaults, counts)
         priority = _Reader(doc, section, kind, env).get("priority")
         if kind == "program":
             groups.append(_sorted_group(pname, priority, GroupKind.PROGRAM, processes))
@@ -679,9 +683,11 @@ def load(
     overrides: dict[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     container: bool = False,
+    numprocs: Mapping[str, int] | None = None,
 ) -> Config:
     """Read the daemon config at `path` (and its includes) into one frozen `Config`;
-    `container` (corrald --container) swaps in CONTAINER_DEFAULTS."""
+    `container` (corrald --container) swaps in CONTAINER_DEFAULTS; `numprocs` gives some
+    sections (by section name, `program:web`) another process count than the file's."""
     if environ is None:
         environ = os.environ
     doc = read_with_includes(path, environ)
@@ -690,7 +696,9 @@ def load(
     supervisord = _supervisord(doc, path, env, overrides or {}, warnings, container)
     env.update(env_names(dict(supervisord.environment)))
     _unknown_sections(doc, warnings)
-    groups = _groups(doc, env, warnings, CONTAINER_DEFAULTS["program"] if container else None)
+    groups = _groups(
+        doc, env, warnings, CONTAINER_DEFAULTS["program"] if container else None, numprocs
+    )
     check_dependencies(doc, groups)
     unix, inet = _servers(doc, env, warnings)
     ctl_section = doc.sections.get("supervisorctl")

@@ -200,13 +200,15 @@ def _channel(ch: str) -> tuple[Option, ...]:
             f"Emit PROCESS_LOG_{ch.upper()}.",
             live=True,
         ),
-        # the sink set of a channel is fixed when the process is spawned
-        _pg(f"{ch}_syslog", c.boolean, "false", f"Also send {ch} to syslog."),
+        # live: update re-routes the running pipes
+        _pg(f"{ch}_syslog", c.boolean, "false", f"Also send {ch} to syslog.", live=True),
     )
 
 
 # corral's keys (config/supervision.py). Live: a running process takes the new value at its
-# next use; the check, the dependencies and the watchdog are set up for a run, so they restart
+# next use (a new health_check restarts the probe loop); the watchdog's period is in the
+# child's environment, so it restarts, and so does a ready_check to or from notify or fd:N
+# (config/plan.py: set up at spawn)
 _SUPERVISION = (
     _pg(
         "ready_check",
@@ -214,7 +216,7 @@ _SUPERVISION = (
         "",
         "RUNNING when this passes, not after startsecs: notify, fd:N, log:REGEX, "
         "tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
-        live=False,
+        live=True,
     ),
     _pg("ready_timeout", sv.positive_seconds, "60", "Seconds to pass ready_check.", live=True),
     _pg("ready_interval", sv.positive_seconds, "1", "Seconds between ready probes.", live=True),
@@ -223,14 +225,14 @@ _SUPERVISION = (
         sv.dependencies,
         "",
         "Programs or groups started first: name[:ready|started|exited], comma-separated.",
-        live=False,
+        live=True,
     ),
     _pg(
         "health_check",
         sv.health_check,
         "",
         "Probe run while RUNNING: tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
-        live=False,
+        live=True,
     ),
     _pg("health_interval", sv.positive_seconds, "10", "Seconds between health probes.", live=True),
     _pg(
@@ -272,15 +274,22 @@ _SUPERVISION = (
 
 # corral's console, time stamp, essential and env-file keys (config/outputkeys.py).
 _OUTPUT_KEYS = (
-    # the sink set of a channel is fixed when the process is spawned
-    _pg("console", c.boolean, "true", "false: leave this program off the console."),
+    # live: update re-routes the running pipes
+    _pg("console", c.boolean, "true", "false: leave this program off the console.", live=True),
     _pg(
         "console_stderr",
         ok.console_stream,
         "stdout",
         "Console stream for this program's stderr lines: stdout or stderr.",
+        live=True,
     ),
-    _pg("log_timestamps", c.boolean, "false", "An RFC 3339 time in front of each logged line."),
+    _pg(
+        "log_timestamps",
+        c.boolean,
+        "false",
+        "An RFC 3339 time in front of each logged line.",
+        live=True,
+    ),
     _pg(
         "essential",
         c.boolean,

@@ -37,7 +37,8 @@ PROCESS_KEYS: dict[str, str] = {
     "section": "section",
     "command": "command",
     "process_num": "numprocs_start",
-    "numprocs": "numprocs",
+    # not numprocs: a count changed adds or removes processes, the others stay as they are
+    # (a command that names %(numprocs)d changes, and says so)
     "priority": "priority",
     "autostart": "autostart",
     "startsecs": "startsecs",
@@ -180,10 +181,21 @@ def _section_kind(proc: ProcessConfig) -> str:
     return proc.section.partition(":")[0] or "program"
 
 
+# ready_check forms set up when the child is spawned (a socket in its environment, a pipe fd)
+_SET_UP_AT_SPAWN = frozenset({"notify", "fd"})
+
+
+def _live_change(key: str, old: object, new: object) -> bool:
+    """A live key whose particular change still needs a new process."""
+    if key == "ready_check":
+        return not any(getattr(c, "kind", None) in _SET_UP_AT_SPAWN for c in (old, new))
+    return True
+
+
 def _add(found: dict[str, KeyChange], kind: str, key: str, old: object, new: object) -> None:
     # several fields may map to one key (uid and user): the first difference names it
     if key not in found:
-        found[key] = KeyChange(key, _live(kind, key), old, new)
+        found[key] = KeyChange(key, _live(kind, key) and _live_change(key, old, new), old, new)
 
 
 def process_changes(old: ProcessConfig, new: ProcessConfig) -> tuple[KeyChange, ...]:
@@ -260,10 +272,10 @@ def group_diff(old: GroupConfig, new: GroupConfig) -> GroupDiff:
         prev = before.get(proc.name)
         if prev is None:
             diffs.append(ProcessDiff(proc.name, "added"))
-        elif prev == proc:
+        elif prev == proc or not (changes_of := process_changes(prev, proc)):
             unchanged.append(proc.name)
         else:
-            diffs.append(ProcessDiff(proc.name, "changed", process_changes(prev, proc)))
+            diffs.append(ProcessDiff(proc.name, "changed", changes_of))
     diffs += [ProcessDiff(p.name, "removed") for p in old.processes if p.name not in after]
     if not changes and not diffs and old != new:
         # unequal, yet nothing pairs by name (a program listed twice in one [group:x]):

@@ -11,6 +11,7 @@ from corral.ctl.commands.helptext import DOC_HEADER, HELP, TOPICS
 from corral.ctl.commands.logs import LogCommands
 from corral.ctl.commands.processes import ProcessCommands
 from corral.ctl.commands.server import ServerCommands
+from corral.ctl.commands.update import UpdateCommands
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 PROCESS_COMMANDS = frozenset(
     {"clear", "fg", "pid", "restart", "signal", "start", "status", "stop", "tail"}
 )
-GROUP_COMMANDS = frozenset({"add", "remove", "update"})
+GROUP_COMMANDS = frozenset({"add", "remove", "scale", "update"})
 
 
 def error_line(exc: BaseException, tb: TracebackType | None) -> str:
@@ -32,7 +33,7 @@ def error_line(exc: BaseException, tb: TracebackType | None) -> str:
     return f"error: {type(exc)}, {exc}: file: {file} line: {line}"
 
 
-class Controller(ProcessCommands, LogCommands, GroupCommands, ServerCommands):
+class Controller(ProcessCommands, LogCommands, GroupCommands, UpdateCommands, ServerCommands):
     @property
     def prompt(self) -> str:  # type: ignore[override]
         return f"{self.options.prompt}> "

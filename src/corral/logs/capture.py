@@ -115,7 +115,7 @@ class CaptureSplitter:
     last `maxbytes` bytes."""
 
     def __init__(self, maxbytes: int) -> None:
-        self._maxbytes = maxbytes
+        self.maxbytes = maxbytes
         self._pending = b""
         self._capturing = False
         self._body = bytearray()
@@ -151,7 +151,7 @@ class CaptureSplitter:
         segments.append((self._capturing, data))
         if self._capturing:
             self._body += data
-            over = len(self._body) - self._maxbytes
+            over = len(self._body) - self.maxbytes
             if over > 0:
                 del self._body[:over]
 
@@ -191,8 +191,10 @@ class OutputPump:
         on_end: Callable[[], None] | None = None,
         on_recover: Callable[[int], None] | None = None,
         sinks: Sequence[Sink] = (),
+        channel: str = "",
     ) -> None:
         self._fd = fd
+        self.channel = channel  # 'stdout' or 'stderr', for whoever re-routes it
         self._on_recover = on_recover  # told the bytes lost when the sink takes writes again
         self._lost = 0
         self._on_end = on_end  # told once, at EOF or close: flush what waits for more data
@@ -270,6 +272,38 @@ class OutputPump:
             os.close(self._fd)
         except OSError:
             pass
+
+    def retarget(
+        self,
+        sink: Sink | None,
+        *,
+        sinks: Sequence[Sink] = (),
+        on_data: Callable[[bytes], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+        capture_maxbytes: int = 0,
+    ) -> None:
+        """New consumers for a pipe that stays open (update changed a live output key):
+        the old ones finish what waits in them (a partial line) first."""
+        if self._closed or self._eof:
+            return
+        if self._on_end is not None:
+            self._on_end()
+        if self._capture is not None and capture_maxbytes <= 0:
+            rest = self._capture.flush()
+            self._capture = None
+            self._out(rest, logged=True)
+        elif capture_maxbytes > 0:
+            if self._capture is None:
+                self._capture = CaptureSplitter(capture_maxbytes)
+            else:
+                self._capture.maxbytes = capture_maxbytes
+        self._sink = sink
+        self._outs = ([sink] if sink is not None else []) + list(sinks)
+        self._on_data = on_data
+        self._on_end = on_end
+        self._held_by = [s for s in self._held_by if any(s is o for o in self._outs)]
+        if not self._held_by and self._started:
+            self.start()
 
     def drain(self) -> None:
         """Read whatever is buffered right now, until EAGAIN or EOF (process exited).

@@ -85,6 +85,11 @@ class RotatingFile:
     def backups(self) -> int:
         return self._backups
 
+    def set_limits(self, maxbytes: int, backups: int) -> None:
+        """New rotation limits (update, live): the next write rotates if over them."""
+        self._maxbytes = max(0, int(maxbytes))
+        self._backups = max(0, int(backups))
+
     @property
     def is_regular(self) -> bool:
         """True when the target is a regular file (seekable, rotatable, splice-able)."""

@@ -13,6 +13,7 @@ RuntimeFault
 ├── AlreadyAdded       (ALREADY_ADDED)
 ├── StillRunning       (STILL_RUNNING)
 ├── CantReread         (CANT_REREAD)
+├── BadArguments       (BAD_ARGUMENTS)
 └── ShuttingDown       (SHUTDOWN_STATE)
 """
 
@@ -75,6 +76,10 @@ class StillRunning(RuntimeFault):
 
 class CantReread(RuntimeFault):
     code = FaultCode.CANT_REREAD
+
+
+class BadArguments(RuntimeFault):
+    code = FaultCode.BAD_ARGUMENTS
 
 
 class ShuttingDown(RuntimeFault):

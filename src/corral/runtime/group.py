@@ -37,6 +37,10 @@ def open_fcgi_socket(cfg: FcgiSocketConfig) -> socket.socket:
     return sock
 
 
+def _order(p: Process) -> tuple[int, str]:
+    return (p.config.priority, p.name)
+
+
 class Group:
     def __init__(
         self,
@@ -46,8 +50,19 @@ class Group:
     ) -> None:
         self.name = config.name
         self.config = config
-        self.processes = sorted(processes, key=lambda p: (p.config.priority, p.name))
+        self.processes = sorted(processes, key=_order)
         self.fcgi_socket = fcgi_socket
+
+    def sort(self) -> None:
+        """Back in priority order after an update changed members or priorities."""
+        self.processes.sort(key=_order)
+
+    def add(self, proc: Process) -> None:
+        self.processes.append(proc)
+        self.sort()
+
+    def remove(self, proc: Process) -> None:
+        self.processes.remove(proc)
 
     def process(self, name: str) -> Process | None:
         for p in self.processes:

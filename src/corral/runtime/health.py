@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from corral.runtime.transitions import Ev, Timer
 from corral.runtime.watch import Watch, run_probe
+from corral.wire.states import ProcessState
 
 if TYPE_CHECKING:
     from corral.runtime.process import Process
@@ -74,3 +75,18 @@ def note_watchdog(proc: Process) -> None:
     watch.health = "unhealthy"
     watch.failures = 0
     watch.health_detail = f"no WATCHDOG=1 within {proc.config.supervision.watchdog_sec:g} s"
+
+
+def restart(proc: Process) -> None:
+    """A new health_check (update, live): the probe loop starts again with no result yet."""
+    watch = proc.watch
+    if watch is None:
+        return
+    if watch.health_task is not None:
+        watch.health_task.cancel()
+        watch.health_task = None
+    watch.health, watch.health_detail, watch.failures = "unknown", "", 0
+    tasks = proc.sup.lifecycle.tasks
+    checked = proc.config.supervision.health_check is not None
+    if proc.state == ProcessState.RUNNING and checked and tasks is not None:
+        watch.health_task = tasks.spawn(_probe_loop(proc, watch), f"health {proc.name}")

@@ -449,6 +449,25 @@ class ListenerPool(Generic[P]):
         if item is not None:
             self._requeue(item)
 
+    def reconfigure(self, config: EventListenerConfig) -> None:
+        """update changed events, buffer_size or result_handler: the pool and its buffered
+        events stay, the subscription and the handler are the new ones."""
+        old, self.config = self.config, config
+        if config.result_handler != old.result_handler:
+            try:
+                self._handler = resolve_result_handler(config.result_handler)
+            except ValueError as e:
+                self.log.error(f"pool {self.name}: {e}; using the default result handler")
+                self._handler = default_handler
+        if config.events != old.events and self._sub is not None:
+            self._sub.cancel()
+            self._sub = self.bus.subscribe(config.events, self.accept)
+        while len(self.queue) > max(config.buffer_size, 0):
+            dropped = self.queue.popleft()
+            self.log.error(
+                f"pool {self.name} event buffer overflowed, discarding event {dropped.event.serial}"
+            )
+
     def close(self) -> None:
         """The pool's group is going away: stop receiving events and timers."""
         if self._sub is not None:

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from corral.config.model import AUTO, LogChannelConfig, ProcessConfig
 from corral.logs.capture import OutputPump
@@ -177,12 +177,10 @@ class OutputRouter:
                 pumps.append(self._pump(proc, fd, sink, channel))
         return pumps
 
-    def _pump(self, proc: Process, fd: int, sink: RotatingFile | None, channel: str) -> OutputPump:
-        sup = self.sup
-        ch = channel_config(proc.config, channel)
-        protocol = channel == "stdout" and proc.group in sup.pools
+    def _routing(self, proc: Process, channel: str, sink: RotatingFile | None) -> _Routing:
+        """The consumers of one channel, as its config says now."""
+        protocol = channel == "stdout" and proc.group in self.sup.pools
         on_data, on_end = self.consumers(proc, channel)
-        pump: OutputPump
         extra: list[Sink] = []
         file_sink: Sink | None = sink
         if sink is not None and proc.config.output.log_timestamps:
@@ -193,6 +191,26 @@ class OutputRouter:
         if console is not None:
             extra.append(console)
             on_end = _then(on_end, console.close)
+        capture = 0 if protocol else channel_config(proc.config, channel).capture_maxbytes
+        return _Routing(file_sink, extra, on_data, on_end, capture)
+
+    def reroute(self, proc: Process) -> None:
+        """A running process's pipes to the consumers its new config names (update)."""
+        for pump in proc.pumps():
+            sink = proc.stdout_sink if pump.channel == "stdout" else proc.stderr_sink
+            r = self._routing(proc, pump.channel, sink)
+            pump.retarget(
+                r.sink,
+                sinks=r.sinks,
+                on_data=r.on_data,
+                on_end=r.on_end,
+                capture_maxbytes=r.capture_maxbytes,
+            )
+
+    def _pump(self, proc: Process, fd: int, sink: RotatingFile | None, channel: str) -> OutputPump:
+        sup = self.sup
+        r = self._routing(proc, channel, sink)
+        pump: OutputPump
 
         def eof() -> None:
             proc.pump_ended(pump)
@@ -212,19 +230,28 @@ class OutputRouter:
 
         pump = OutputPump(
             fd,
-            file_sink,
-            sinks=extra,
+            r.sink,
+            sinks=r.sinks,
             on_error=failing,
             on_recover=recovered,
             on_eof=eof,
-            on_data=on_data,
-            on_end=on_end,
-            capture_maxbytes=0 if protocol else ch.capture_maxbytes,
+            on_data=r.on_data,
+            on_end=r.on_end,
+            capture_maxbytes=r.capture_maxbytes,
             on_capture=lambda body: sup.events.publish_capture(proc, channel, body),
             strip_ansi=sup.config.supervisord.strip_ansi,
+            channel=channel,
         )
         pump.start()
         return pump
+
+
+class _Routing(NamedTuple):
+    sink: Sink | None
+    sinks: list[Sink]
+    on_data: Hook | None
+    on_end: Callable[[], None] | None
+    capture_maxbytes: int
 
 
 def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:

@@ -145,17 +145,24 @@ class Spawner:
         proc.spawn_done(run_job(job))
 
     async def autostart(self, groups: Iterable[Group]) -> None:
-        """Start every autostart process, one priority level after the other. A level's
-        spawns run side by side while the loop waits (about a millisecond each, and clients
-        never see a STARTING process without its pid); between levels the loop serves
-        clients. Stops early when the daemon starts going away."""
+        """Start every autostart process (but those the operator stopped), one priority
+        level after the other. A level's spawns run side by side while the loop waits (about
+        a millisecond each, and clients never see a STARTING process without its pid);
+        between levels the loop serves clients. Stops early when the daemon starts going
+        away."""
         sup = self.sup
         todo = [
             p
             for g in sorted(groups, key=lambda g: (g.config.priority, g.name))
             for p in g.processes
-            if p.config.autostart
+            if p.config.autostart and not sup.is_held(p)
         ]
+        await self.start_in_order(todo)
+
+    async def start_in_order(self, todo: list[Process]) -> None:
+        """Start the stopped ones of todo (in group priority order), a priority level at a
+        time."""
+        sup = self.sup
         first = True
         try:
             for _, procs in groupby(todo, key=sup.priority_level):

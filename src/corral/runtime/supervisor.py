@@ -23,12 +23,14 @@ from corral.runtime.group import FcgiSocketError, Group, open_fcgi_socket
 from corral.runtime.lifecycle import Closable, DaemonWant, Lifecycle, ServeFactory, wait_stopped
 from corral.runtime.listeners import ListenerPool
 from corral.runtime.output import OutputRouter
-from corral.runtime.plan import Plan, PlanResult
+from corral.runtime.plan import Step
+from corral.runtime.plan import steps as plan_steps
 from corral.runtime.process import Process
 from corral.runtime.reaper import Reaper
 from corral.runtime.spawn import SpawnFailure, resolve_command
 from corral.runtime.spawning import Spawner
 from corral.runtime.transitions import Ev
+from corral.runtime.update import Outcome, carry_out, scale_group
 from corral.wire.names import split_namespec
 from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 
@@ -49,6 +51,8 @@ class Supervisor:
         self.events = EventBus(self.identifier, mainlog)
         self.pools: dict[str, ListenerPool[Process]] = {}
         self._groups: dict[str, Group] = {}
+        # namespecs the operator stopped: they stay stopped through update and reload
+        self.held: set[str] = set()
         self.spawner = Spawner(self)
         self.output = OutputRouter(self)
         self.lifecycle = Lifecycle(self)
@@ -72,6 +76,13 @@ class Supervisor:
         for inet in self.config.inet_servers:
             return f"http://{inet.host or 'localhost'}:{inet.port}"
         return None
+
+    def group(self, name: str) -> Group | None:
+        return self._groups.get(name)
+
+    def is_held(self, proc: Process) -> bool:
+        """Stopped by the operator (and not started since): autostart passes it by."""
+        return proc.namespec in self.held
 
     def groups(self) -> list[Group]:
         return sorted(self._groups.values(), key=lambda g: (g.config.priority, g.name))
@@ -123,17 +134,7 @@ class Supervisor:
         sock: socket.socket | None = None
         if gconf.fcgi_socket is not None:
             sock = open_fcgi_socket(gconf.fcgi_socket)
-        procs = []
-        for pconf in gconf.processes:
-            proc = Process(
-                self,
-                gconf.name,
-                pconf,
-                self.output.log_path(pconf, "stdout"),
-                self.output.log_path(pconf, "stderr"),
-            )
-            proc.on_change = self._on_change
-            procs.append(proc)
+        procs = [self.new_process(gconf.name, pconf) for pconf in gconf.processes]
         group = Group(gconf, procs, sock)
         self._groups[gconf.name] = group
         self.deps.stale()
@@ -148,7 +149,18 @@ class Supervisor:
             )
         return group
 
-    def _deactivate(self, name: str) -> None:
+    def new_process(self, group: str, pconf: ProcessConfig) -> Process:
+        proc = Process(
+            self,
+            group,
+            pconf,
+            self.output.log_path(pconf, "stdout"),
+            self.output.log_path(pconf, "stderr"),
+        )
+        proc.on_change = self._on_change
+        return proc
+
+    def deactivate(self, name: str) -> None:
         group = self._groups.pop(name)
         self.deps.stale()
         group.close()
@@ -158,7 +170,7 @@ class Supervisor:
 
     def close_groups(self) -> None:
         for name in list(self._groups):
-            self._deactivate(name)
+            self.deactivate(name)
 
     def _on_change(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
         pool = self.pools.get(proc.group)
@@ -204,6 +216,7 @@ class Supervisor:
                 raise errors.NoFile(e.message) from None
             if e.kind != "envfile":  # a bad env file fails the spawn itself: BACKOFF, FATAL
                 raise errors.NotExecutable(e.message) from None
+        self.held.discard(proc.namespec)
         proc.handle(Ev.START)
         if not wait:
             return
@@ -216,6 +229,9 @@ class Supervisor:
         raise errors.AbnormalTermination(proc.namespec)
 
     async def stop(self, proc: Process, wait: bool = True) -> None:
+        """The operator's stop: the process stays stopped through update and reload."""
+        if proc.state in RUNNING_STATES or proc.restart_pending:
+            self.held.add(proc.namespec)
         if proc.restart_pending:  # EXITED, its restart_delay running: the restart is off
             proc.handle(Ev.STOP)
             return
@@ -267,31 +283,36 @@ class Supervisor:
 
     # --- runtime config changes ----------------------------------------------------------
 
-    def read_config(self) -> Config:
+    def read_config(self, numprocs: dict[str, int] | None = None) -> Config:
         return load_config(
             self.config.path,
             overrides=self.overrides,
             container=self.config.supervisord.container,
+            numprocs=numprocs,
         )
 
     def reload_config(self) -> tuple[list[str], list[str], list[str]]:
         """reread: load the file again; groups change only through add/remove (or apply)."""
         self._check_running()
+        # Daemon-wide settings only change on a full reload; groups change on reread.
+        new = self._read_for_update()
+        plan = diff_config(self.active_config(), new)
+        self.config = new
+        return list(plan.added), list(plan.changed), list(plan.removed)
+
+    def _read_for_update(self) -> Config:
+        """The config file again, with the daemon-wide settings as they run."""
         try:
             new = self.read_config()
         except ConfigError as e:
             raise errors.CantReread(str(e)) from None
-        # Daemon-wide settings only change on a full reload; groups change on reread.
         running = self.config
-        new = dataclasses.replace(
+        return dataclasses.replace(
             new,
             supervisord=running.supervisord,
             unix_servers=running.unix_servers,
             inet_servers=running.inet_servers,
         )
-        plan = diff_config(self.active_config(), new)
-        self.config = new
-        return list(plan.added), list(plan.changed), list(plan.removed)
 
     def active_config(self) -> Config:
         """The config as it runs: the groups that are active now."""
@@ -319,16 +340,29 @@ class Supervisor:
             raise errors.NoSuchProcess(name)
         if any(p.state not in STOPPED_STATES for p in group.processes):
             raise errors.StillRunning(name)
-        self._deactivate(name)
+        self.deactivate(name)
+        # added again, it starts as configured (4.3's update removes and adds a group)
+        self.held -= {p.namespec for p in group.processes}
         self.events.publish(GroupChanged(name, False))
         self.log.info(f"removed process group {name}")
 
-    async def apply(self, plan: Plan) -> list[PlanResult]:
-        """Make the running groups match the plan's config (what `update` does): removed
-        groups are stopped and removed, changed ones replaced, added ones added."""
-        from corral.runtime.plan import apply_plan
+    def plan(self, names: set[str] | None = None) -> list[Step]:
+        """What update would do now, changing nothing (the file is read, not kept)."""
+        self._check_running()
+        return plan_steps(self, self._read_for_update(), names)
 
-        return await apply_plan(self, plan)
+    async def update(self, names: set[str] | None = None) -> list[Outcome]:
+        """reread, then make the named groups (all when None) match the config with the
+        least disruption: per process and key (runtime/update.py)."""
+        self._check_running()
+        self.config = self._read_for_update()
+        return await carry_out(self, plan_steps(self, self.config, names))
+
+    async def scale(self, name: str, count: int) -> list[Outcome]:
+        """Run count processes of a program: start only the new ones, or stop the
+        highest-numbered (runtime/update.py)."""
+        self._check_running()
+        return await scale_group(self, name, count)
 
     async def stop_group(self, name: str) -> None:
         """Stop every process of a group, all at once, and wait until all are stopped."""

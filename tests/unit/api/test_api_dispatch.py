@@ -162,7 +162,14 @@ def test_every_listed_method_has_help_and_the_4_3_signature(sup: StandInSupervis
     names = call(sup, "system.listMethods")
     # 4.3's names, in its order; corral's own namespace besides (docs/differences.md)
     corral = [n for n in names if n.startswith("corral.")]
-    assert corral == ["corral.getAllProcessInfo", "corral.getProcessInfo", "corral.health"]
+    assert corral == [
+        "corral.getAllProcessInfo",
+        "corral.getProcessInfo",
+        "corral.health",
+        "corral.plan",
+        "corral.scale",
+        "corral.update",
+    ]
     names = [n for n in names if not n.startswith("corral.")]
     assert names == GOLDEN["cases"]["system.listMethods"]["result"]
     for name in names:

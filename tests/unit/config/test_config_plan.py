@@ -76,8 +76,13 @@ SUPERVISION_LIVE = {
     "restart_delay",
 }
 LISTENER_POOL_LIVE = {"events", "buffer_size", "result_handler"}  # the pool is the daemon's
-# issue 10's: read when the process ends (the console and env files are set up per spawn)
-OUTPUT_LIVE = {"essential"}
+# issue 10's: essential is read when the process ends; the console and time stamp keys and
+# syslog re-route the running pipes; env files are read at each spawn (a restart)
+OUTPUT_LIVE = {"essential", "console", "console_stderr", "log_timestamps"}
+ROUTED_LIVE = {"stdout_syslog", "stderr_syslog"}
+# issue 9's checks and dependencies: used at the next start (health: the probe loop
+# starts again); ready_check to or from notify or fd:N is a restart (set up at spawn)
+CHECKS_LIVE = {"ready_check", "depends_on", "health_check"}
 
 
 def _text(section: str, options: dict[str, str]) -> str:
@@ -107,7 +112,16 @@ def test_every_live_key_of_issue_11_is_a_live_row(kind: str) -> None:
     table = options_for(kind)
     assert table.keys() >= ISSUE_11_LIVE
     extra = LISTENER_POOL_LIVE if kind == "eventlistener" else set()
-    assert live_keys(kind) == ISSUE_11_LIVE | ALSO_LIVE | SUPERVISION_LIVE | OUTPUT_LIVE | extra
+    assert (
+        live_keys(kind)
+        == ISSUE_11_LIVE
+        | ALSO_LIVE
+        | SUPERVISION_LIVE
+        | OUTPUT_LIVE
+        | ROUTED_LIVE
+        | CHECKS_LIVE
+        | extra
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,8 +136,9 @@ def test_every_live_key_of_issue_11_is_a_live_row(kind: str) -> None:
         "redirect_stderr",
         "stdout_logfile",
         "stderr_logfile",
-        "stdout_syslog",
         "serverurl",
+        "watchdog_sec",
+        "environment_file",
     ],
 )
 def test_keys_that_need_a_new_process_are_not_live(key: str) -> None:
@@ -147,7 +162,8 @@ def test_every_model_field_maps_to_a_declared_key() -> None:
         (
             ProcessConfig,
             PROCESS_KEYS,
-            {"name", "stdout", "stderr", "extra", "supervision", "output"},
+            # numprocs: not a key of a process that stays (processes come and go instead)
+            {"name", "stdout", "stderr", "extra", "supervision", "output", "numprocs"},
         ),
         (OutputKeys, OUTPUT_KEYS, set()),
         (LogChannelConfig, CHANNEL_KEYS, set()),
@@ -190,30 +206,33 @@ PROGRAM_ROWS = [
     ("stdout_logfile_backups", "1", {"stdout_logfile_backups"}, True),
     ("stdout_capture_maxbytes", "1KB", {"stdout_capture_maxbytes"}, True),
     ("stdout_events_enabled", "true", {"stdout_events_enabled"}, True),
-    ("stdout_syslog", "true", {"stdout_syslog"}, False),
+    ("stdout_syslog", "true", {"stdout_syslog"}, True),  # the running pipe is re-routed
     ("stderr_logfile", "NONE", {"stderr_logfile"}, False),
     ("stderr_logfile_maxbytes", "0", {"stderr_logfile_maxbytes"}, True),
     ("stderr_logfile_backups", "0", {"stderr_logfile_backups"}, True),
     ("stderr_capture_maxbytes", "2KB", {"stderr_capture_maxbytes"}, True),
     ("stderr_events_enabled", "true", {"stderr_events_enabled"}, True),
-    ("stderr_syslog", "true", {"stderr_syslog"}, False),
+    ("stderr_syslog", "true", {"stderr_syslog"}, True),
     ("environment", "A=1", {"environment"}, False),
     ("directory", "/tmp", {"directory"}, False),
     ("umask", "077", {"umask"}, False),
     ("serverurl", "http://127.0.0.1:9001", {"serverurl"}, False),
     ("requires", "db", {"requires"}, True),  # an unknown key: kept, ignored, so live
     ("health_interval", "3", {"health_interval"}, True),  # issue 9: read at its next use
-    ("ready_check", "notify", {"ready_check"}, False),  # set up for a run: a restart
-    ("console", "false", {"console"}, False),  # issue 10: a channel's sinks are per spawn
-    ("console_stderr", "stderr", {"console_stderr"}, False),
-    ("log_timestamps", "true", {"log_timestamps"}, False),
+    ("ready_check", "notify", {"ready_check"}, False),  # a socket set up at spawn: a restart
+    ("ready_check", "fd:3", {"ready_check"}, False),  # a pipe given at spawn
+    ("ready_check", "tcp:127.0.0.1:80", {"ready_check"}, True),  # used at the next start
+    ("health_check", "tcp:127.0.0.1:80", {"health_check"}, True),  # the probe loop restarts
+    ("console", "false", {"console"}, True),  # issue 10: the running pipes are re-routed
+    ("console_stderr", "stderr", {"console_stderr"}, True),
+    ("log_timestamps", "true", {"log_timestamps"}, True),
     ("environment_file", "/srv/app.env", {"environment_file"}, False),
     ("essential", "true", {"essential"}, True),  # read when the process ends
 ]
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "keys", "live"), PROGRAM_ROWS, ids=[r[0] for r in PROGRAM_ROWS]
+    ("key", "value", "keys", "live"), PROGRAM_ROWS, ids=[f"{r[0]}={r[1]}" for r in PROGRAM_ROWS]
 )
 def test_one_program_key(write: Write, key: str, value: str, keys: set[str], live: bool) -> None:
     base = {"command": "/bin/cat", "user": _ME.pw_name}
@@ -276,11 +295,9 @@ def test_numprocs_up_adds_only_the_new_processes(write: Write) -> None:
         _text("program:web", {**opts, "numprocs": "3"}),
     )
     (group,) = plan.changed
-    assert [(p.name, p.action, p.keys) for p in group.processes] == [
-        ("web_0", "changed", ("numprocs",)),
-        ("web_1", "changed", ("numprocs",)),
-        ("web_2", "added", ()),
-    ]
+    # the count is not a key of the processes that stay: they are unchanged
+    assert [(p.name, p.action, p.keys) for p in group.processes] == [("web_2", "added", ())]
+    assert group.unchanged == ("web_0", "web_1")
     assert group.live and group.restarts == ()
 
 
@@ -293,11 +310,10 @@ def test_numprocs_down_removes_only_the_highest(write: Write) -> None:
     )
     (group,) = plan.changed
     assert [(p.name, p.action) for p in group.processes] == [
-        ("web_0", "changed"),
         ("web_1", "removed"),
         ("web_2", "removed"),
     ]
-    assert group.live
+    assert group.unchanged == ("web_0",) and group.live
 
 
 def test_numprocs_in_the_command_restarts_the_survivors(write: Write) -> None:
@@ -314,10 +330,7 @@ def test_numprocs_in_the_command_restarts_the_survivors(write: Write) -> None:
     assert group.process("web_0") == ProcessDiff(
         "web_0",
         "changed",
-        (
-            KeyChange("command", False, "/bin/echo 2", "/bin/echo 3"),
-            KeyChange("numprocs", True, 2, 3),
-        ),
+        (KeyChange("command", False, "/bin/echo 2", "/bin/echo 3"),),
     )
     assert group.restarts == ("web_0", "web_1")
 

@@ -276,3 +276,46 @@ def test_input_pipe_queues_beyond_pipe_capacity() -> None:
 
     assert asyncio.run(main()) == big
     os.close(r)
+
+
+def test_retarget_moves_a_running_pipe_to_new_consumers(tmp_path: Path) -> None:
+    """update's live output keys: bytes before the switch went to the old consumers, bytes
+    after it to the new ones, the old ones were told to finish, nothing read twice or lost."""
+    from corral.logs.rotating import RotatingFile
+
+    old_file = RotatingFile(str(tmp_path / "old.log"), 0, 0)
+    new_file = RotatingFile(str(tmp_path / "new.log"), 0, 0)
+    old_seen: list[bytes] = []
+    new_seen: list[bytes] = []
+    ended: list[str] = []
+
+    async def main() -> None:
+        r, w = os.pipe()
+        done = asyncio.get_running_loop().create_future()
+        pump = OutputPump(
+            r,
+            old_file,
+            on_eof=lambda: done.set_result(None),
+            on_data=old_seen.append,
+            on_end=lambda: ended.append("old"),
+        )
+        pump.start()
+        os.write(w, b"before\n")
+        while not old_seen:
+            await asyncio.sleep(0.01)
+        pump.retarget(
+            new_file,
+            on_data=new_seen.append,
+            on_end=lambda: ended.append("new"),
+            capture_maxbytes=0,
+        )
+        assert ended == ["old"]
+        os.write(w, b"after\n")
+        os.close(w)
+        await asyncio.wait_for(done, 10)
+
+    asyncio.run(main())
+    assert b"".join(old_seen) == b"before\n" and b"".join(new_seen) == b"after\n"
+    assert (tmp_path / "old.log").read_bytes() == b"before\n"
+    assert (tmp_path / "new.log").read_bytes() == b"after\n"
+    assert ended == ["old", "new"]

@@ -1,11 +1,10 @@
-"""Supervisor.apply(plan): what `update` does, carried out by the daemon (today's 4.3 rules)."""
+"""Supervisor.update(): the steps of the plan, carried out by the daemon, per process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from corral.config.diff import ReloadPlan
-from corral.runtime.plan import PlanResult
+from corral.runtime.plan import Step
 from corral.runtime.transitions import Ev
 from corral.wire.states import ProcessState as S
 
@@ -47,10 +46,10 @@ def test_apply_removes_replaces_and_adds_groups(tmp_path: Path) -> None:
         keep_pid = h.proc("keep").pid
         old_change_pid = h.proc("change").pid
         h.write(AFTER)
-        added, changed, removed = sup.reload_config()
-        assert (added, changed, removed) == (["new"], ["change"], ["gone"])
-        results = await sup.apply(ReloadPlan(tuple(added), tuple(changed), tuple(removed)))
-        got["results"] = results
+        planned = sup.plan()
+        outcomes = await sup.update()
+        assert [o.step for o in outcomes] == planned
+        got["results"] = [(o.step, o.error) for o in outcomes]
         assert [g.name for g in sup.groups()] == ["change", "keep", "new"]
         assert h.proc("keep").pid == keep_pid  # untouched
         change = h.proc("change")
@@ -60,9 +59,10 @@ def test_apply_removes_replaces_and_adds_groups(tmp_path: Path) -> None:
 
     h.run(scenario)
     assert got["results"] == [
-        PlanResult("gone", "removed"),
-        PlanResult("change", "updated"),
-        PlanResult("new", "added"),
+        (Step("gone", "", "remove", "section removed", note="running: will be stopped"), ""),
+        (Step("change", "change", "restart", "command changed", ("command",)), ""),
+        (Step("keep", "", "unchanged"), ""),
+        (Step("new", "", "add", "section added"), ""),
     ]
     stopped = [e.process for e in h.events if e.new == S.STOPPED]
     assert stopped[:2] == ["gone", "change"]  # before the teardown stops the rest

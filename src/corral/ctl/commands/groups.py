@@ -1,4 +1,5 @@
-"""avail, reread, update, add, remove: the config on disk versus the running groups."""
+"""avail, reread, add, remove: the config on disk versus the running groups (update is in
+update.py)."""
 
 from __future__ import annotations
 
@@ -38,49 +39,6 @@ class GroupCommands(Base):
         added, changed, removed = result[0]
         for line in render.change_lines(added, changed, removed):
             self.output(line)
-
-    def do_update(self, arg: str) -> None:
-        srv = self.server
-        try:
-            result = srv.reloadConfig()
-        except client.Fault as exc:
-            self.exitstatus = exitcodes.GENERIC
-            if exc.faultCode != FaultCode.SHUTDOWN_STATE:
-                raise
-            self.output("ERROR: already shutting down")
-            return
-        added, changed, removed = result[0]
-        wanted = set(arg.split())
-        if "all" in wanted:
-            wanted = set()
-        if wanted:
-            known = {info["group"] for info in srv.getAllProcessInfo()} | set(added)
-            # Upstream iterates a set here; sorted keeps our output stable.
-            for name in sorted(wanted - known):
-                self.output(f"ERROR: no such group: {name}")
-                self.exitstatus = exitcodes.GENERIC
-
-        def selected(name: str) -> bool:
-            return not wanted or name in wanted
-
-        for name in filter(selected, removed):
-            results = srv.stopProcessGroup(name)
-            self.output(f"{name}: stopped")
-            if any(r["status"] == FaultCode.FAILED for r in results):
-                self.output(f"{name}: has problems; not removing")
-                self.exitstatus = exitcodes.GENERIC
-                continue
-            srv.removeProcessGroup(name)
-            self.output(f"{name}: removed process group")
-        for name in filter(selected, changed):
-            srv.stopProcessGroup(name)
-            self.output(f"{name}: stopped")
-            srv.removeProcessGroup(name)
-            srv.addProcessGroup(name)
-            self.output(f"{name}: updated process group")
-        for name in filter(selected, added):
-            srv.addProcessGroup(name)
-            self.output(f"{name}: added process group")
 
     def do_add(self, arg: str) -> None:
         for name in arg.split():

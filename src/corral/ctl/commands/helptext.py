@@ -36,6 +36,8 @@ HELP: dict[str, str] = {
         "restart <name> [<name> ...]\tStop, then start, these processes\n"
         "restart <group>:*\t\tRestart every process of a group\n"
         "restart all\t\t\tRestart every process\n"
+        "restart --rolling [--batch <k>] <name> [...]\tOne (or k) at a time, the next\n"
+        "\t\t\tonly once the new ones run (are ready); stops at a failure\n"
         "The config is not re-read; use `reread` and `update` for that."
     ),
     "shutdown": "shutdown\tStop every process and the daemon itself",
@@ -66,9 +68,14 @@ HELP: dict[str, str] = {
         "  -f: follow the log until Ctrl-C"
     ),
     "update": (
-        "update\t\t\tRe-read the config and apply it: add, restart or remove groups\n"
+        "update\t\t\tRe-read the config and apply it with the least disruption: keys a\n"
+        "\t\t\trunning process can take without a restart are applied live, only\n"
+        "\t\t\tthe affected processes restart, are added or removed; processes\n"
+        "\t\t\tstopped by hand stay stopped\n"
         "update all\t\tThe same\n"
-        "update <group> [...]\tApply only the changes of these groups"
+        "update <group> [...]\tApply only the changes of these groups\n"
+        "update --plan [--json] [<group> ...]\tSay what update would do, per process\n"
+        "\t\t\tand why, changing nothing"
     ),
     "version": "version\t\t\tPrint the daemon's version",
     "help": "help\t\tList the commands\nhelp <command>\tExplain one command",
@@ -78,6 +85,11 @@ HELP: dict[str, str] = {
 # corral's own commands: `help <topic>` explains them, but 4.3's index stays as it was
 # (scripts and tests compare it)
 EXTRA_HELP = {
+    "scale": (
+        "scale <program> <n>\tRun n processes of a program: start only the new ones, or\n"
+        "\t\t\tstop the highest-numbered; the others keep running (update\n"
+        "\t\t\tgoes back to the config's numprocs)"
+    ),
     "health": (
         "health\t\tExit 0 when every process that should be running is running (and\n"
         "\t\thealthy), else 1, naming the ones that are not (Docker's HEALTHCHECK)"

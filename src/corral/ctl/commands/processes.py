@@ -51,43 +51,66 @@ class ProcessCommands(Base):
     def _each_target(
         self,
         names: list[str],
-        call_all: Callable[[], list[dict[str, Any]]],
-        call_group: Callable[[str], list[dict[str, Any]]],
-        call_one: Callable[[str], Any],
+        method: str,  # 'start', 'stop' or 'signal': startAllProcesses, startProcessGroup...
+        args: tuple[Any, ...],
         render_result: Callable[[dict[str, Any]], str],
         success_word: str,
         ignored: int | None,
         bad_group_code: int,
     ) -> None:
         if "all" in names:
-            for result in call_all():
+            for result in getattr(self.server, f"{method}AllProcesses")(*args):
                 self.output(render_result(result))
                 self.exit_from_result(result["status"], ignored)
             return
-        for name in names:
+
+        def one(srv: Any, name: str) -> list[tuple[str, int | None, int | None]]:
+            """(line, fault code for the exit status, or an exit status) for one name."""
             group, process = split_namespec(name)
             if process is None:
                 try:
-                    results = call_group(group)
+                    results = getattr(srv, f"{method}ProcessGroup")(group, *args)
                 except client.Fault as exc:
                     if exc.faultCode != FaultCode.BAD_NAME:
-                        self.exitstatus = exitcodes.GENERIC
                         raise
-                    self.output(f"{group}: ERROR (no such group)")
-                    self.exitstatus = bad_group_code
-                    continue
-                for result in results:
-                    self.output(render_result(result))
-                    self.exit_from_result(result["status"], ignored)
-                continue
+                    return [(f"{group}: ERROR (no such group)", None, bad_group_code)]
+                return [(render_result(r), r["status"], None) for r in results]
             try:
-                call_one(name)
+                getattr(srv, f"{method}Process")(name, *args)
             except client.Fault as exc:
                 result = render.fault_result(name, exc.faultCode, exc.faultString)
-                self.output(render_result(result))
-                self.exit_from_result(exc.faultCode, ignored)
-            else:
-                self.output(f"{make_namespec(group, process)}: {success_word}")
+                return [(render_result(result), exc.faultCode, None)]
+            return [(f"{make_namespec(group, process)}: {success_word}", None, None)]
+
+        def report(lines: list[tuple[str, int | None, int | None]]) -> None:
+            for line, code, status in lines:
+                self.output(line)
+                if code is not None:
+                    self.exit_from_result(code, ignored)
+                if status is not None:
+                    self.exitstatus = status
+
+        try:
+            if len(names) == 1:
+                report(one(self.server, names[0]))
+                return
+            # several names act at once, each on its own connection: `stop a b c` takes as
+            # long as the slowest, not the sum; lines come in the order given, each as soon
+            # as it and those before it are done
+            from concurrent.futures import ThreadPoolExecutor
+
+            opts = self.options
+
+            def on_own_connection(name: str) -> list[tuple[str, int | None, int | None]]:
+                proxy = client.make_proxy(opts.serverurl, opts.username, opts.password)
+                return one(proxy.supervisor, name)
+
+            with ThreadPoolExecutor(min(len(names), 16)) as pool:
+                for future in [pool.submit(on_own_connection, n) for n in names]:
+                    report(future.result())
+        except client.Fault:
+            self.exitstatus = exitcodes.GENERIC
+            raise
 
     def do_start(self, arg: str) -> None:
         if not self.upcheck():
@@ -98,12 +121,10 @@ class ProcessCommands(Base):
                 "Error: start requires a process name", "start", exitcodes.INVALID_ARGS
             )
             return
-        srv = self.server
         self._each_target(
             names,
-            srv.startAllProcesses,
-            srv.startProcessGroup,
-            srv.startProcess,
+            "start",
+            (),
             render.start_result,
             "started",
             FaultCode.ALREADY_STARTED,
@@ -117,12 +138,10 @@ class ProcessCommands(Base):
         if not names:
             self.usage_error("Error: stop requires a process name", "stop")
             return
-        srv = self.server
         self._each_target(
             names,
-            srv.stopAllProcesses,
-            srv.stopProcessGroup,
-            srv.stopProcess,
+            "stop",
+            (),
             render.stop_result,
             "stopped",
             FaultCode.NOT_RUNNING,
@@ -132,11 +151,67 @@ class ProcessCommands(Base):
     def do_restart(self, arg: str) -> None:
         if not self.upcheck():
             return
-        if not arg.split():
+        words = arg.split()
+        if "--rolling" in words or "--batch" in words:
+            self._rolling(words)
+            return
+        if not words:
             self.usage_error("Error: restart requires a process name", "restart")
             return
         self.do_stop(arg)
         self.do_start(arg)
+
+    def _rolling(self, words: list[str]) -> None:
+        """restart --rolling [--batch K] NAME...: K processes at a time, the next ones only
+        once the new ones are RUNNING (ready, with a ready_check); a failure ends it."""
+        batch = 1
+        names = []
+        it = iter(words)
+        for w in it:
+            if w == "--batch":
+                value = next(it, "")
+                if not value.isdigit() or int(value) < 1:
+                    self.usage_error("Error: --batch needs a count of 1 or more", "restart")
+                    return
+                batch = int(value)
+            elif w != "--rolling":
+                names.append(w)
+        if not names:
+            self.usage_error("Error: restart requires a process name", "restart")
+            return
+        infos = self.server.getAllProcessInfo()
+        targets: list[str] = []
+        for name in names:
+            group, process = split_namespec(name)
+            found = [
+                make_namespec(i["group"], i["name"])
+                for i in infos
+                if i["group"] == group and (process is None or i["name"] == process)
+            ]
+            if not found and ":" not in name:  # `web`: the group web, as scale names it
+                found = [make_namespec(i["group"], i["name"]) for i in infos if i["group"] == name]
+            if not found:
+                self.usage_error(f"{name}: ERROR (no such process)", None)
+                return
+            targets += [t for t in found if t not in targets]
+        done = 0
+        for at in range(0, len(targets), batch):
+            step = targets[at : at + batch]
+            self._each_target(
+                step, "stop", (), render.stop_result, "stopped", FaultCode.NOT_RUNNING, 1
+            )
+            self.exitstatus = exitcodes.SUCCESS  # one that was not running is fine here
+            self._each_target(
+                step, "start", (), render.start_result, "started", None, exitcodes.GENERIC
+            )
+            if self.exitstatus != exitcodes.SUCCESS:
+                left = len(targets) - done
+                self.output(
+                    f"rolling restart stopped: {left} of {len(targets)} not restarted "
+                    "(the others run as they did)"
+                )
+                return
+            done += len(step)
 
     def do_signal(self, arg: str) -> None:
         if not self.upcheck():
@@ -146,12 +221,10 @@ class ProcessCommands(Base):
             self.usage_error("Error: signal requires a signal name and a process name", "signal")
             return
         sig, names = args[0], args[1:]
-        srv = self.server
         self._each_target(
             names,
-            lambda: srv.signalAllProcesses(sig),
-            lambda group: srv.signalProcessGroup(group, sig),
-            lambda name: srv.signalProcess(name, sig),
+            "signal",
+            (sig,),
             render.signal_result,
             "signalled",
             None,

@@ -70,6 +70,8 @@ class Registry:
         shutting_down: Callable[[], bool] = lambda: False,
     ) -> None:
         self._methods: dict[str, Method] = {}
+        # calls by (method, 'ok' | 'fault'), for /metrics; unknown names count as 'unknown'
+        self.counts: dict[tuple[str, str], int] = {}
         self._log = log
         self.shutting_down = shutting_down
 
@@ -102,6 +104,18 @@ class Registry:
 
     async def call(self, name: object, params: Sequence[Any]) -> Any:
         """Run one call; every failure comes out as a Fault."""
+        known = name if isinstance(name, str) and name in self._methods else "unknown"
+        try:
+            result = await self._call(name, params)
+        except Fault:
+            key = (known, "fault")
+            self.counts[key] = self.counts.get(key, 0) + 1
+            raise
+        key = (known, "ok")
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return result
+
+    async def _call(self, name: object, params: Sequence[Any]) -> Any:
         method = self.lookup(name)
         args = bind(method, params)
         if method.guarded and self.shutting_down():

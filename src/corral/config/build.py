@@ -609,7 +609,9 @@ def _servers(
             if r.value("port") is None:
                 raise r.error(f"section [{name}] has no port value")
             host, port = r.get("port")
-            inet.append(InetServerConfig(name, host, port, username, password))
+            inet.append(
+                InetServerConfig(name, host, port, username, password, r.get("metrics_public"))
+            )
     return unix, inet
 
 

@@ -138,6 +138,7 @@ class InetServerConfig:
     port: int
     username: str | None
     password: str | None
+    metrics_public: bool = False  # /metrics without credentials
 
 
 @dataclass(frozen=True)

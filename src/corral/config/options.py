@@ -147,6 +147,13 @@ _INET = (
         "Basic auth password, plain or {SHA}hex.",
         "env",
     ),
+    Option(
+        "inet_http_server",
+        "metrics_public",
+        c.boolean,
+        "false",
+        "true: /metrics answers without credentials (a Prometheus without the password).",
+    ),
 )
 
 # Declared in ctlconf (all plain strings), so corralctl reads them without this module.

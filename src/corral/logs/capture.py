@@ -217,6 +217,7 @@ class OutputPump:
         self._closed = False
         self._grown = False
         self.spliced = 0  # bytes moved by splice(2), for tests and the curious
+        self.taken = 0  # every byte read from the pipe (spliced or not), for /metrics
         os.set_blocking(fd, False)
 
     @property
@@ -379,6 +380,7 @@ class OutputPump:
         if not data:
             self._hit_eof()
             return 0
+        self.taken += len(data)
         self._deliver(data)
         return len(data)
 
@@ -403,6 +405,7 @@ class OutputPump:
             self._hit_eof()
             return 0
         self.spliced += n
+        self.taken += n
         try:
             sink.after_external_write(n)
         except OSError as exc:

@@ -40,6 +40,12 @@ class OutputRouter:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
         self.console: Console | None = None
+        self._bytes_done: dict[str, int] = {}  # namespec -> bytes of the pipes that ended
+
+    def bytes_read(self, proc: Process) -> int:
+        """Bytes read from a process's output pipes since the daemon started."""
+        live = sum(p.taken for p in proc.pumps())
+        return self._bytes_done.get(proc.namespec, 0) + live
 
     # --- the console ---------------------------------------------------------------------
 
@@ -213,6 +219,8 @@ class OutputRouter:
         pump: OutputPump
 
         def eof() -> None:
+            done = self._bytes_done
+            done[proc.namespec] = done.get(proc.namespec, 0) + pump.taken
             proc.pump_ended(pump)
 
         path = proc.stdout_logfile if channel == "stdout" else proc.stderr_logfile

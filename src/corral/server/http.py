@@ -9,7 +9,13 @@ Each server answers the same routes (checked in 4.3's order, by path prefix):
     /healthz        200 'ok' while the loop serves (liveness); no credentials needed
     /readyz         200 when every process that should run is ready and healthy, else 503;
                     without credentials only `ok` or a count, with them the list and why
+    /metrics        GET: Prometheus text (metrics.py); without credentials when the inet
+                    section says metrics_public = true
+    /api/v1/...     the JSON API and its event stream (jsonapi.py, sse.py)
     anything else   the web UI hook when given, else 404
+
+The JSON API, the event hub and the metrics are imported on their first request: a daemon
+nobody asks for them pays nothing.
 
 Servers differ only in their credentials: each wraps the same Routes in its own auth check.
 Connections are accepted by corral.server.accept (the connection cap) and served by
@@ -30,7 +36,7 @@ from typing import TYPE_CHECKING
 from corral import __version__
 from corral.api import LoggerLike, make_registry
 from corral.api.dispatch import BadRequest, Registry
-from corral.config.model import Config
+from corral.config.model import Config, InetServerConfig
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
 from corral.runtime.overall import overall
@@ -50,6 +56,8 @@ from corral.server.sockets import sections as _sections
 
 if TYPE_CHECKING:
     from corral.runtime.supervisor import Supervisor as SupervisorLike
+    from corral.server.jsonapi import JsonApi
+    from corral.server.sse import EventHub
 
 # A web UI plugs in here: return a response, or None to fall through to 404. It runs behind
 # the server's auth check; `await request.read()` gives the body, Response(stream=...) streams.
@@ -122,6 +130,34 @@ class Routes:
         self.ui = ui
         self.max_followers = max_followers
         self.followers = 0  # open log tail streams, on every server of the daemon
+        self._api: JsonApi | None = None
+        self._hub: EventHub | None = None
+
+    @property
+    def hub(self) -> EventHub:
+        if self._hub is None:
+            from corral.server.sse import EventHub
+
+            self._hub = EventHub(self.sup.events)
+        return self._hub
+
+    def close(self) -> None:
+        if self._hub is not None:
+            self._hub.close()
+
+    async def api(self, request: Request) -> Response:
+        if self._api is None:
+            from corral.server.jsonapi import JsonApi
+
+            self._api = JsonApi(self.registry, self.hub)
+        return await self._api.handle(request)
+
+    def metrics(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return error_page(400)
+        from corral.server.metrics import CONTENT_TYPE, render
+
+        return Response(200, render(self.sup, self.registry), {"Content-Type": CONTENT_TYPE})
 
     async def dispatch(self, request: Request) -> Response:
         path = request.path
@@ -133,6 +169,10 @@ class Routes:
             return self.mainlogtail(request)
         if path == "/ok.html":
             return Response(200, b"OK", {"Content-Type": "text/plain"})
+        if path == "/metrics":
+            return self.metrics(request)
+        if path == "/api/v1" or path.startswith("/api/v1/"):
+            return await self.api(request)
         if self.ui is not None:
             try:
                 response = await self.ui(request)
@@ -244,14 +284,19 @@ class _Follower:
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def _with_probes(routes: Routes, auth: BasicAuth | None, handler: Handler) -> Handler:
+def _with_probes(
+    routes: Routes, auth: BasicAuth | None, handler: Handler, *, public_metrics: bool = False
+) -> Handler:
     """The probe routes answer before the auth check (an orchestrator has no password);
-    credentials, when given and right, only add detail."""
+    credentials, when given and right, only add detail. So does /metrics when the section
+    makes it public."""
 
     async def serve(request: Request) -> Response:
         if request.path in PROBE_PATHS:
             authorized = auth is None or auth.check(request.headers.get("authorization"))
             return routes.probe(request, authorized=authorized)
+        if public_metrics and request.path == "/metrics":
+            return routes.metrics(request)
         return await handler(request)
 
     return serve
@@ -270,6 +315,7 @@ class HttpServers:
     sockets: list[socket.socket] = field(default_factory=list)
     unix_files: list[tuple[str, int]] = field(default_factory=list)  # (path, inode)
     urls: list[str] = field(default_factory=list)
+    routes: Routes | None = None  # its event streams end first
 
     @property
     def connections(self) -> set[asyncio.Task[None]]:
@@ -287,6 +333,8 @@ class HttpServers:
         self.gate.listen(sock, serve_one)
 
     async def close(self) -> None:
+        if self.routes is not None:
+            self.routes.close()
         await self.gate.close()
         for sock in self.sockets:
             sock.close()
@@ -316,7 +364,7 @@ async def start_servers(
     registry = registry or make_registry(sup, mainlog)
     routes = Routes(sup, registry, mainlog, ui, limits.max_followers)
     gate = Gate(connection_cap(limits), mainlog, _too_many_connections)
-    servers = HttpServers(gate, limits)
+    servers = HttpServers(gate, limits, routes=routes)
     try:
         for b in bound if bound is not None else bind_all(config):
             servers.sockets.append(b.sock)
@@ -332,7 +380,8 @@ async def start_servers(
                 )
             else:
                 handler = require(auth, routes.dispatch, lambda: error_page(401))
-            servers.serve(sock, _with_probes(routes, auth, handler))
+            public = isinstance(cfg, InetServerConfig) and cfg.metrics_public
+            servers.serve(sock, _with_probes(routes, auth, handler, public_metrics=public))
     except BaseException:
         await servers.close()
         raise

@@ -62,6 +62,30 @@ class Base(cmd.Cmd):
         self.stdout.write(text)
         self.stdout.flush()
 
+    def print_json(self, value: object) -> None:
+        import json
+
+        self.output(json.dumps(value, indent=2, ensure_ascii=False))
+
+    @staticmethod
+    def json_flag(arg: str) -> tuple[bool, str]:
+        """`--json` anywhere in the arguments: (asked, the other arguments)."""
+        words = arg.split()
+        return "--json" in words, " ".join(w for w in words if w != "--json")
+
+    def all_infos(self, extended: bool) -> list[dict[str, Any]]:
+        """getAllProcessInfo; with `extended`, corral's (4.3's dict plus corral's keys), or
+        4.3's from a supervisord."""
+        if extended:
+            try:
+                infos: list[dict[str, Any]] = self.proxy.corral.getAllProcessInfo()
+                return infos
+            except client.Fault as exc:
+                if exc.faultCode != FaultCode.UNKNOWN_METHOD:
+                    raise
+        result: list[dict[str, Any]] = self.server.getAllProcessInfo()
+        return result
+
     def print_help(self, topic: str) -> None:
         self.output(HELP[topic])
 

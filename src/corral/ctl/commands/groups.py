@@ -10,6 +10,7 @@ from corral.wire.faults import FaultCode
 
 class GroupCommands(Base):
     def do_avail(self, arg: str) -> None:
+        as_json, arg = self.json_flag(arg)
         if not self.no_args("avail", arg):
             return
         try:
@@ -18,6 +19,9 @@ class GroupCommands(Base):
             if exc.faultCode != FaultCode.SHUTDOWN_STATE:
                 raise
             self.usage_error("ERROR: supervisor shutting down", None)
+            return
+        if as_json:
+            self.print_json(configs)
             return
         for line in render.avail_lines(configs):
             self.output(line)

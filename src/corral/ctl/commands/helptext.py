@@ -7,7 +7,10 @@ HELP: dict[str, str] = {
         "add <group> [<group> ...]\tActivate groups added to the config by `reread`\n"
         "\t\t\t(starts their autostart programs)"
     ),
-    "avail": "avail\t\t\tList every configured process and whether it is in use",
+    "avail": (
+        "avail\t\t\tList every configured process and whether it is in use\n"
+        "avail --json\t\tThe same as JSON"
+    ),
     "clear": (
         "clear <name> [<name> ...]\tEmpty the log files of these processes\n"
         "clear all\t\t\tEmpty the log files of every process"
@@ -26,7 +29,8 @@ HELP: dict[str, str] = {
     "pid": (
         "pid\t\t\tPrint the daemon's pid\n"
         "pid <name> [<name> ...]\tPrint each process's pid (0 when not running)\n"
-        "pid all\t\t\tPrint the pid of every process"
+        "pid all\t\t\tPrint the pid of every process\n"
+        "pid --json [<name> ...]\tThe daemon's and the processes' pids as JSON"
     ),
     "quit": "quit\tLeave the corralctl shell",
     "reload": "reload\t\tRestart the daemon: stop everything and re-read the config",
@@ -54,7 +58,8 @@ HELP: dict[str, str] = {
     "status": (
         "status\t\t\tShow the state of every process\n"
         "status <name> [<name> ...]\tShow the state of these processes\n"
-        "status <group>:*\t\tShow the state of every process of a group"
+        "status <group>:*\t\tShow the state of every process of a group\n"
+        "status --json [<name> ...]\tThe same as JSON, with corral's fields"
     ),
     "stop": (
         "stop <name> [<name> ...]\tStop these processes\n"

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 class ProcessCommands(Base):
     def do_status(self, arg: str) -> None:
+        as_json, arg = self.json_flag(arg)
         if not self.upcheck():
             # status reports "cannot tell" whatever the reason.
             self.exitstatus = exitcodes.UNKNOWN_STATUS
             return
-        infos = self.server.getAllProcessInfo()
+        infos = self.all_infos(extended=as_json)
         names = arg.split()
         if not names or "all" in names:
             matching = list(infos)
@@ -42,8 +43,11 @@ class ProcessCommands(Base):
                     self.output(what)
                     self.exitstatus = exitcodes.UNKNOWN_STATUS
                 matching.extend(found)
-        for line in render.status_lines(matching):
-            self.output(line)
+        if as_json:
+            self.print_json(matching)
+        else:
+            for line in render.status_lines(matching):
+                self.output(line)
         if any(info["state"] in STOPPED_STATES for info in matching):
             self.exitstatus = exitcodes.NOT_RUNNING_STATUS
 
@@ -232,10 +236,14 @@ class ProcessCommands(Base):
         )
 
     def do_pid(self, arg: str) -> None:
+        as_json, arg = self.json_flag(arg)
         if not self.upcheck():
             return
         names = arg.split()
         srv = self.server
+        if as_json:
+            self._pid_json(names)
+            return
         if not names:
             self.output(str(srv.getPID()))
             return
@@ -255,6 +263,18 @@ class ProcessCommands(Base):
             self.output(str(info["pid"]))
             if info["pid"] == 0:
                 self.exitstatus = exitcodes.NOT_RUNNING
+
+    def _pid_json(self, names: list[str]) -> None:
+        """{"corrald": pid, "processes": {namespec: pid}} for the names (all by default)."""
+        infos = self.server.getAllProcessInfo()
+        pids = {make_namespec(i["group"], i["name"]): i["pid"] for i in infos}
+        if names and "all" not in names:
+            unknown = [n for n in names if n not in pids]
+            for name in unknown:
+                self.output(f"No such process {name}")
+                self.exitstatus = exitcodes.GENERIC
+            pids = {n: pids[n] for n in names if n in pids}
+        self.print_json({"daemon": self.server.getPID(), "processes": pids})
 
     def do_clear(self, arg: str) -> None:
         if not self.upcheck():

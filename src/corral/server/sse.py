@@ -1,0 +1,160 @@
+"""`/api/v1/events`: Server-Sent Events of every process state change.
+
+The hub subscribes to the bus the first time a client connects (before that it costs
+nothing) and keeps the last BACKLOG events with ids, so a client that reconnects with
+`Last-Event-ID` gets what it missed; one whose id is older than the backlog gets a `reset`
+event first (refetch /api/v1/processes, then follow). Each client has a bounded queue: one
+that does not read is dropped, never the daemon's memory grown for it.
+
+    event: state
+    id: 42
+    data: {"name": "web:web_00", "group": "web", "process": "web_00", "from": "STARTING",
+           "to": "RUNNING", "pid": 123, "time": 1764000000.5}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
+
+from corral.runtime.eventbus import Event, GroupChanged, ProcessStateChanged
+from corral.server.connection import Request, Response
+from corral.wire.names import make_namespec
+
+if TYPE_CHECKING:
+    from corral.runtime.eventbus import EventBus, Subscription
+
+BACKLOG = 1000
+CLIENT_QUEUE = 10_000  # events waiting for one client; past it the client is dropped
+KEEPALIVE = 15.0  # a comment line this often, so proxies keep the stream open
+RETRY_MS = 1000
+
+
+class EventHub:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._sub: Subscription | None = None
+        self._next_id = 1
+        self._backlog: deque[tuple[int, bytes]] = deque(maxlen=BACKLOG)
+        self._clients: set[asyncio.Queue[bytes | None]] = set()
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def _ensure_subscribed(self) -> None:
+        if self._sub is None:
+            self._sub = self._bus.subscribe(("PROCESS_STATE", "PROCESS_GROUP"), self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ProcessStateChanged):
+            kind = "state"
+            data: dict[str, object] = {
+                "name": make_namespec(event.group, event.process),
+                "group": event.group,
+                "process": event.process,
+                "from": event.old.name,
+                "to": event.new.name,
+                "pid": event.pid,
+                "time": round(time.time(), 3),
+            }
+        elif isinstance(event, GroupChanged):
+            kind = "group"
+            data = {"group": event.group, "added": event.added, "time": round(time.time(), 3)}
+        else:
+            return
+        self.push(kind, data)
+
+    def push(self, kind: str, data: dict[str, object]) -> None:
+        event_id = self._next_id
+        self._next_id += 1
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        frame = f"event: {kind}\nid: {event_id}\ndata: {text}\n\n".encode()
+        self._backlog.append((event_id, frame))
+        for queue in list(self._clients):
+            if queue.qsize() >= CLIENT_QUEUE:
+                self._clients.discard(queue)
+                queue.put_nowait(None)  # too far behind: ended; it reconnects with its id
+            else:
+                queue.put_nowait(frame)
+
+    def stream(self, request: Request, query: dict[str, list[str]]) -> Response:
+        self._ensure_subscribed()
+        last = request.headers.get("last-event-id") or (query.get("lastEventId") or [""])[-1]
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        head = [f"retry: {RETRY_MS}\n\n".encode()]
+        if last.strip().isdigit():
+            seen = int(last)
+            oldest = self._backlog[0][0] if self._backlog else self._next_id
+            if seen + 1 < oldest:
+                head.append(b"event: reset\ndata: {}\n\n")  # missed more than we kept
+            head += [frame for event_id, frame in self._backlog if event_id > seen]
+        self._clients.add(queue)
+        headers = {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+        return Response(200, headers=headers, stream=_Client(self, queue, head))
+
+    def forget(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._clients.discard(queue)
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.cancel()
+            self._sub = None
+        for queue in list(self._clients):
+            queue.put_nowait(None)
+        self._clients.clear()
+
+
+class _Client:
+    """One open stream: what it missed first, then live frames and keep-alive comments."""
+
+    def __init__(
+        self, hub: EventHub, queue: asyncio.Queue[bytes | None], head: list[bytes]
+    ) -> None:
+        self._hub = hub
+        self._queue = queue
+        self._head = b"".join(head)
+        self._gen: AsyncGenerator[bytes, None] | None = None
+
+    def __aiter__(self) -> _Client:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._gen is None:
+            self._gen = self._frames()
+        return await anext(self._gen)
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
+        try:
+            yield self._head
+            while True:
+                try:
+                    frame = await asyncio.wait_for(self._queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    yield b": keepalive\n\n"
+                    continue
+                if frame is None:
+                    return
+                chunk = [frame]
+                while not self._queue.empty():  # what came meanwhile, in one write
+                    more = self._queue.get_nowait()
+                    if more is None:
+                        yield b"".join(chunk)
+                        return
+                    chunk.append(more)
+                yield b"".join(chunk)
+        finally:
+            self._hub.forget(self._queue)
+
+    async def aclose(self) -> None:
+        self._hub.forget(self._queue)
+        if self._gen is not None:
+            await self._gen.aclose()

@@ -193,7 +193,7 @@ def test_openapi_describes_every_route(daemon: Daemon) -> None:
         status == 200 and doc["openapi"].startswith("3.1") and doc["paths"].keys() == PATHS.keys()
     )
     for path, ops in doc["paths"].items():
-        concrete = path.replace("{name}", "web:web_0")
+        concrete = path.replace("{name}", "web:web_0").replace("{action}", "start")
         for method in ops:
             if path.endswith("/events"):
                 continue  # a stream: tested below
@@ -345,3 +345,19 @@ def test_ctl_json_outputs(daemon: Daemon) -> None:
     assert pids["processes"]["web:web_1"] == daemon.info("web:web_1")["pid"]
     plain, _ = ctl(daemon, "status")
     assert plain.splitlines()[0].startswith("idle ")  # the plain output is still 4.3's
+
+
+def test_a_browser_post_needs_the_pages_token(daemon: Daemon) -> None:
+    """A page from another site can make a browser send a JSON POST with its cached
+    credentials only with CORS's blessing; the token in our own page is the second lock."""
+    before = daemon.info("web:web_0")["pid"]
+    hdrs = {"Content-Type": "application/json", "Origin": "http://evil.example"}
+    path = "/api/v1/processes/web:web_0/restart"
+    status, _, body = request(daemon, "POST", path, b"{}", hdrs)
+    assert status == 403 and json.loads(body)["error"]["name"] == "BAD_ARGUMENTS"
+    assert daemon.info("web:web_0")["pid"] == before
+    status, _, page = request(daemon, "GET", "/")
+    assert status == 200
+    token = page.decode().split('name="corral-token" content="')[1].split('"')[0]
+    status, _, _ = request(daemon, "POST", path, b"{}", {**hdrs, "X-Corral-Token": token})
+    assert status == 200 and daemon.info("web:web_0")["pid"] != before

@@ -12,6 +12,7 @@ Each server answers the same routes (checked in 4.3's order, by path prefix):
     /metrics        GET: Prometheus text (metrics.py); without credentials when the inet
                     section says metrics_public = true
     /api/v1/...     the JSON API and its event stream (jsonapi.py, sse.py)
+    /, /index.html, /tail.html, /static/*   the dashboard (web.py)
     anything else   the web UI hook when given, else 404
 
 The JSON API, the event hub and the metrics are imported on their first request: a daemon
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from corral.runtime.supervisor import Supervisor as SupervisorLike
     from corral.server.jsonapi import JsonApi
     from corral.server.sse import EventHub
+    from corral.server.web import Dashboard
 
 # A web UI plugs in here: return a response, or None to fall through to 404. It runs behind
 # the server's auth check; `await request.read()` gives the body, Response(stream=...) streams.
@@ -132,13 +135,24 @@ class Routes:
         self.followers = 0  # open log tail streams, on every server of the daemon
         self._api: JsonApi | None = None
         self._hub: EventHub | None = None
+        self._dashboard: Dashboard | None = None
+        # asked of every POST a browser sends to /api/v1: only our own page knows it
+        self.token = secrets.token_urlsafe(18)
+
+    def dashboard(self, request: Request) -> Response | None:
+        if self._dashboard is None:
+            from corral.server.web import Dashboard
+
+            self._dashboard = Dashboard(self.token)
+        return self._dashboard.serve(request)
 
     @property
     def hub(self) -> EventHub:
         if self._hub is None:
+            from corral.server.metrics import CpuSampler
             from corral.server.sse import EventHub
 
-            self._hub = EventHub(self.sup.events)
+            self._hub = EventHub(self.sup.events, CpuSampler(self.sup).sample)
         return self._hub
 
     def close(self) -> None:
@@ -149,7 +163,7 @@ class Routes:
         if self._api is None:
             from corral.server.jsonapi import JsonApi
 
-            self._api = JsonApi(self.registry, self.hub)
+            self._api = JsonApi(self.registry, self.hub, self.token, self.sup)
         return await self._api.handle(request)
 
     def metrics(self, request: Request) -> Response:
@@ -173,6 +187,10 @@ class Routes:
             return self.metrics(request)
         if path == "/api/v1" or path.startswith("/api/v1/"):
             return await self.api(request)
+        if path in ("/", "/index.html", "/tail.html") or path.startswith("/static/"):
+            page = self.dashboard(request)
+            if page is not None:
+                return page
         if self.ui is not None:
             try:
                 response = await self.ui(request)

@@ -3,14 +3,18 @@
 Every route is a thin translation onto the XML-RPC registry, so names, checks and fault codes
 are the same: a fault comes back as `{"error": {"code", "name", "message"}}` with a fitting
 HTTP status. Behind the server's auth check, as /RPC2 is. A POST must say
-`Content-Type: application/json`: a cross-site HTML form cannot, so a browser holding the
-credentials cannot be made to act by another page (4.3's UI acts on GET links).
+`Content-Type: application/json` (a cross-site HTML form cannot), and a POST from a browser
+(it sends Origin) must carry the dashboard's token: a browser holding the credentials cannot
+be made to act by another page (4.3's UI acts on GET links).
 
     GET  /api/v1/processes                     corral.getAllProcessInfo
     GET  /api/v1/processes/{name}              corral.getProcessInfo
     GET  /api/v1/processes/{name}/log          ?channel=stdout|stderr&offset=N&length=M
     POST /api/v1/processes/{name}/start|stop|restart   ?wait=false to return at once
     POST /api/v1/processes/{name}/signal       {"signal": "HUP"}
+    POST /api/v1/processes/{name}/clear        clear its log files
+    POST /api/v1/all/start|stop|restart        every process (4.3's *AllProcesses results)
+    GET  /api/v1/daemon                        version, pid, state, identifier
     GET  /api/v1/plan                          ?group=a&group=b: corral.plan
     GET  /api/v1/events                        Server-Sent Events (sse.py)
     GET  /api/v1/openapi.json                  this, described
@@ -28,6 +32,7 @@ from corral.wire.faults import FaultCode
 from corral.wire.xmlrpc import Fault
 
 if TYPE_CHECKING:
+    from corral.runtime.supervisor import Supervisor as SupervisorLike
     from corral.server.sse import EventHub
 
 PREFIX = "/api/v1"
@@ -80,9 +85,11 @@ def _not_found(what: str) -> Response:
 
 
 class JsonApi:
-    def __init__(self, registry: Registry, hub: EventHub) -> None:
+    def __init__(self, registry: Registry, hub: EventHub, token: str, sup: SupervisorLike) -> None:
         self.registry = registry
         self.hub = hub
+        self.token = token
+        self.sup = sup
 
     async def _call(self, method: str, *params: Any) -> Any:
         return await self.registry.call(method, list(params))
@@ -110,6 +117,8 @@ class JsonApi:
             return json_response(200, await self._call("corral.getProcessInfo", parts[1]))
         if len(parts) == 3 and parts[0] == "processes" and parts[2] == "log":
             return await self._log(parts[1], query)
+        if parts == ["daemon"]:
+            return json_response(200, await self._daemon())
         if parts == ["plan"]:
             return json_response(
                 200, {"steps": await self._call("corral.plan", query.get("group", []))}
@@ -121,6 +130,17 @@ class JsonApi:
 
             return json_response(200, document())
         return _not_found(request.path)
+
+    async def _daemon(self) -> dict[str, Any]:
+        from corral import __version__
+
+        return {
+            "version": __version__,
+            "supervisor_version": await self._call("supervisor.getSupervisorVersion"),
+            "identifier": await self._call("supervisor.getIdentification"),
+            "state": (await self._call("supervisor.getState"))["statename"],
+            "pid": await self._call("supervisor.getPID"),
+        }
 
     async def _log(self, name: str, query: dict[str, list[str]]) -> Response:
         channel = _one(query, "channel", "stdout")
@@ -141,6 +161,10 @@ class JsonApi:
         kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if kind != "application/json":
             return bad("a POST must be Content-Type: application/json", 415)
+        origin = request.headers.get("origin")
+        if origin is not None and request.headers.get("x-corral-token") != self.token:
+            # a browser: only the daemon's own page knows the token
+            return bad("a browser's POST needs the dashboard's X-Corral-Token", 403)
         raw = await request.read()
         try:
             body = json.loads(raw) if raw.strip() else {}
@@ -148,10 +172,12 @@ class JsonApi:
             return bad(f"body is not JSON: {e}")
         if not isinstance(body, dict):
             return bad("body must be an object")
+        wait = _one(query, "wait", "true").lower() not in ("false", "0", "no")
+        if len(parts) == 2 and parts[0] == "all":
+            return await self._all(parts[1], wait)
         if len(parts) != 3 or parts[0] != "processes":
             return _not_found(request.path)
         name, action = parts[1], parts[2]
-        wait = _one(query, "wait", "true").lower() not in ("false", "0", "no")
         if action == "start":
             await self._call("supervisor.startProcess", name, wait)
         elif action == "stop":
@@ -163,6 +189,8 @@ class JsonApi:
                 if fault.faultCode != FaultCode.NOT_RUNNING:
                     raise
             await self._call("supervisor.startProcess", name, wait)
+        elif action == "clear":
+            await self._call("supervisor.clearProcessLogs", name)
         elif action == "signal":
             sig = body.get("signal")
             if not isinstance(sig, (str, int)) or isinstance(sig, bool):
@@ -171,6 +199,17 @@ class JsonApi:
         else:
             return _not_found(request.path)
         return json_response(200, {"ok": True, "process": await self._info(name)})
+
+    async def _all(self, action: str, wait: bool) -> Response:
+        """start, stop or restart every process: the results of 4.3's *AllProcesses."""
+        if action == "restart":
+            stopped = await self._call("supervisor.stopAllProcesses", True)
+            started = await self._call("supervisor.startAllProcesses", wait)
+            return json_response(200, {"ok": True, "results": stopped + started})
+        if action in ("start", "stop"):
+            results = await self._call(f"supervisor.{action}AllProcesses", wait)
+            return json_response(200, {"ok": True, "results": results})
+        return _not_found(f"{PREFIX}/all/{action}")
 
     async def _info(self, name: str) -> Any:
         try:

@@ -16,9 +16,11 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_BOOL_ = {"type": "boolean"}
 _ERRORS = {
     "400": _json(_ref("Error"), "Bad arguments"),
     "401": {"description": "Credentials needed"},
+    "403": _json(_ref("Error"), "A browser's POST without the dashboard's token"),
     "404": _json(_ref("Error"), "No such process or group (BAD_NAME)"),
     "409": _json(_ref("Error"), "Already started / not running"),
     "415": _json(_ref("Error"), "A POST that is not application/json"),
@@ -115,6 +117,38 @@ PATHS: dict[str, dict[str, Any]] = {
             "required": ["signal"],
         },
     ),
+    "/api/v1/processes/{name}/clear": _action("Clear its log files"),
+    "/api/v1/all/{action}": {
+        "post": {
+            "summary": "start, stop or restart every process (4.3's *AllProcesses results)",
+            "parameters": [
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["start", "stop", "restart"]},
+                },
+                _WAIT,
+            ],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"ok": _BOOL_, "results": {"type": "array"}},
+                        "required": ["ok", "results"],
+                    }
+                ),
+                **_ERRORS,
+            },
+        }
+    },
+    "/api/v1/daemon": {
+        "get": {
+            "summary": "The daemon: version, supervisor_version, identifier, state, pid",
+            "responses": {"200": _json({"type": "object"}), **_ERRORS},
+        }
+    },
     "/api/v1/plan": {
         "get": {
             "summary": "What `update` would do (corral.plan); changes nothing",

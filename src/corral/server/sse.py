@@ -1,5 +1,8 @@
 """`/api/v1/events`: Server-Sent Events of every process state change.
 
+While a client listens, a `stats` event (no id: not replayed) gives every running child's
+CPU % and resident bytes every STATS_EVERY seconds, for the dashboard's columns.
+
 The hub subscribes to the bus the first time a client connects (before that it costs
 nothing) and keeps the last BACKLOG events with ids, so a client that reconnects with
 `Last-Event-ID` gets what it missed; one whose id is older than the backlog gets a `reset`
@@ -18,7 +21,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING
 
 from corral.runtime.eventbus import Event, GroupChanged, ProcessStateChanged
@@ -34,9 +37,16 @@ KEEPALIVE = 15.0  # a comment line this often, so proxies keep the stream open
 RETRY_MS = 1000
 
 
+STATS_EVERY = 2.0  # seconds between `stats` events, while a client listens
+
+
 class EventHub:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(
+        self, bus: EventBus, stats: Callable[[], dict[str, list[float]]] | None = None
+    ) -> None:
         self._bus = bus
+        self._stats = stats
+        self._stats_timer: asyncio.TimerHandle | None = None
         self._sub: Subscription | None = None
         self._next_id = 1
         self._backlog: deque[tuple[int, bytes]] = deque(maxlen=BACKLOG)
@@ -49,6 +59,20 @@ class EventHub:
     def _ensure_subscribed(self) -> None:
         if self._sub is None:
             self._sub = self._bus.subscribe(("PROCESS_STATE", "PROCESS_GROUP"), self._on_event)
+        if self._stats is not None and self._stats_timer is None:
+            self._stats_timer = asyncio.get_running_loop().call_later(0.2, self._tick)
+
+    def _tick(self) -> None:
+        """CPU and memory per process, only while someone listens (not kept: no id)."""
+        self._stats_timer = None
+        if not self._clients or self._stats is None:
+            return
+        text = json.dumps(self._stats(), separators=(",", ":"))
+        frame = f"event: stats\ndata: {text}\n\n".encode()
+        for queue in list(self._clients):
+            if queue.qsize() < CLIENT_QUEUE:
+                queue.put_nowait(frame)
+        self._stats_timer = asyncio.get_running_loop().call_later(STATS_EVERY, self._tick)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ProcessStateChanged):
@@ -105,6 +129,9 @@ class EventHub:
         self._clients.discard(queue)
 
     def close(self) -> None:
+        if self._stats_timer is not None:
+            self._stats_timer.cancel()
+            self._stats_timer = None
         if self._sub is not None:
             self._sub.cancel()
             self._sub = None

@@ -17,6 +17,7 @@ from corral.runtime.plan import Step
 
 if TYPE_CHECKING:
     from corral.runtime.process import Process as ProcessLike
+    from corral.runtime.stats import CpuSampler
     from corral.runtime.supervisor import Supervisor as SupervisorLike
 
 
@@ -48,6 +49,7 @@ def step_struct(step: Step, error: str = "") -> dict[str, Any]:
 class CorralNamespace:
     def __init__(self, sup: SupervisorLike) -> None:
         self.sup = sup
+        self._sampler: CpuSampler | None = None
 
     def get_process_info(self, name: str) -> dict[str, Any]:
         _, proc = self.sup.find(name)
@@ -69,6 +71,14 @@ class CorralNamespace:
                 {"name": p.name, "statename": p.state, "reason": p.reason} for p in report.problems
             ],
         }
+
+    def get_stats(self) -> dict[str, list[float]]:
+        """CPU % since the last call (by anyone) and resident bytes of every running child."""
+        if self._sampler is None:
+            from corral.runtime.stats import CpuSampler
+
+            self._sampler = CpuSampler(self.sup)
+        return self._sampler.sample()
 
     def plan(self, names: list[Any] | None = None) -> list[dict[str, Any]]:
         """What update would do, per process, changing nothing."""
@@ -116,6 +126,13 @@ class CorralNamespace:
                 "struct",
                 "Whether every process that should be running is running (and healthy): "
                 "ok, counted, and problems (name, statename, reason).\n@return struct",
+            ),
+            m(
+                "getStats",
+                self.get_stats,
+                "struct",
+                "CPU % (since the last call) and resident memory bytes of every running "
+                "child: namespec -> [cpu, rss].\n@return struct",
             ),
             m(
                 "plan",

@@ -11,6 +11,7 @@ from corral.ctl.commands.helptext import DOC_HEADER, HELP, TOPICS
 from corral.ctl.commands.logs import LogCommands
 from corral.ctl.commands.processes import ProcessCommands
 from corral.ctl.commands.server import ServerCommands
+from corral.ctl.commands.top import TopCommands
 from corral.ctl.commands.update import UpdateCommands
 
 TYPE_CHECKING = False
@@ -33,7 +34,9 @@ def error_line(exc: BaseException, tb: TracebackType | None) -> str:
     return f"error: {type(exc)}, {exc}: file: {file} line: {line}"
 
 
-class Controller(ProcessCommands, LogCommands, GroupCommands, UpdateCommands, ServerCommands):
+class Controller(
+    ProcessCommands, LogCommands, GroupCommands, UpdateCommands, TopCommands, ServerCommands
+):
     @property
     def prompt(self) -> str:  # type: ignore[override]
         return f"{self.options.prompt}> "

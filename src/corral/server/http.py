@@ -149,7 +149,7 @@ class Routes:
     @property
     def hub(self) -> EventHub:
         if self._hub is None:
-            from corral.server.metrics import CpuSampler
+            from corral.runtime.stats import CpuSampler
             from corral.server.sse import EventHub
 
             self._hub = EventHub(self.sup.events, CpuSampler(self.sup).sample)

@@ -17,9 +17,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-import psutil
-
 from corral.api.describe import exit_status
+from corral.runtime.stats import child_stats as _stats
 from corral.wire.states import ProcessState
 
 if TYPE_CHECKING:
@@ -53,17 +52,6 @@ class _Text:
 
     def text(self) -> bytes:
         return ("\n".join(self.lines) + "\n").encode("utf-8")
-
-
-def _stats(pid: int) -> tuple[float, int, int] | None:
-    """CPU seconds, resident bytes, open fds of one live process (None when it is gone)."""
-    try:
-        p = psutil.Process(pid)
-        with p.oneshot():
-            cpu = p.cpu_times()
-            return cpu.user + cpu.system, p.memory_info().rss, p.num_fds()
-    except (psutil.Error, OSError):
-        return None
 
 
 def _backoff(proc: Process) -> float:
@@ -207,31 +195,3 @@ def _daemon(out: _Text, sup: Supervisor, registry: Registry, now: float) -> None
     out.family("corral_rpc_requests_total", "counter", "XML-RPC calls, by method and outcome.")
     for (method, outcome), n in sorted(registry.counts.items()):
         out.sample("corral_rpc_requests_total", {"method": method, "outcome": outcome}, n)
-
-
-class CpuSampler:
-    """CPU % and RSS of each running child between two calls (the dashboard's `stats`)."""
-
-    def __init__(self, sup: Supervisor) -> None:
-        self._sup = sup
-        self._last: dict[int, tuple[float, float]] = {}  # pid -> (cpu seconds, when)
-
-    def sample(self) -> dict[str, list[float]]:
-        now = time.monotonic()
-        out: dict[str, list[float]] = {}
-        seen: dict[int, tuple[float, float]] = {}
-        for proc in self._sup.processes():
-            if not proc.pid:
-                continue
-            st = _stats(proc.pid)
-            if st is None:
-                continue
-            cpu, rss = st[0], st[1]
-            prev = self._last.get(proc.pid)
-            pct = 0.0
-            if prev is not None and now > prev[1]:
-                pct = max(0.0, (cpu - prev[0]) / (now - prev[1]) * 100)
-            seen[proc.pid] = (cpu, now)
-            out[proc.namespec] = [round(pct, 1), rss]
-        self._last = seen
-        return out

@@ -165,6 +165,7 @@ def test_every_listed_method_has_help_and_the_4_3_signature(sup: StandInSupervis
     assert corral == [
         "corral.getAllProcessInfo",
         "corral.getProcessInfo",
+        "corral.getStats",
         "corral.health",
         "corral.plan",
         "corral.scale",

@@ -172,6 +172,10 @@ class Base(cmd.Cmd):
             return False
         return True
 
+    def _follow(self, path: str) -> None:
+        """Implemented by LogCommands: stream a /logtail path until Ctrl-C."""
+        raise NotImplementedError
+
     def do_status(self, arg: str) -> None:
         """Implemented by ProcessCommands; `open` and the shell's first command call it."""
         raise NotImplementedError

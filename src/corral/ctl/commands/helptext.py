@@ -90,6 +90,10 @@ HELP: dict[str, str] = {
 # corral's own commands: `help <topic>` explains them, but 4.3's index stays as it was
 # (scripts and tests compare it)
 EXTRA_HELP = {
+    "top": (
+        "top\t\tA live view of every process (state, CPU, memory, restarts); keys:\n"
+        "\t\tup/down select, s start, x stop, r restart, l log, q quit"
+    ),
     "scale": (
         "scale <program> <n>\tRun n processes of a program: start only the new ones, or\n"
         "\t\t\tstop the highest-numbered; the others keep running (update\n"

@@ -20,7 +20,7 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import chain, console, report, scale, scenarios
+from benchlib import chain, console, report, scale, scenarios, web
 from benchlib.daemon import become_subreaper
 from benchlib.scenarios import Metrics, Params
 from benchlib.systems import (
@@ -45,6 +45,7 @@ ALL = [
     "scale",
     "chain",
     "console",
+    "web",
 ]
 Job = Callable[[System, str], Metrics]
 
@@ -71,6 +72,8 @@ def jobs(
         out.append(("chain", chain.chain, reps))
     if "console" in only:
         out.append(("console", lambda s, w: console.console(s, w, p), reps))
+    if "web" in only:
+        out.append(("web", web.web, reps))
     if "scale" in only:
         out.append(("scale", lambda s, w: scale.scale(s, w, sp), scale_reps))
     return out
@@ -112,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--docs", action="store_true", help="write docs/benchmarks.md even with --only")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument(
+        "--merge",
+        default=None,
+        metavar="JSON",
+        help="add this earlier run's figures (bench/results/*.json) for what this run did not "
+        "measure, e.g. a new scenario run on its own after a full run",
+    )
     args = ap.parse_args(argv)
     only = set(filter(None, args.only.split(","))) | set(args.scenarios) or set(ALL)
     if unknown := only - set(ALL):
@@ -178,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[client] daemon {daemon_sys.name}: {cl}")
 
     wall = time.monotonic() - began
+    command = "python3 bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.merge:
+        with open(args.merge) as f:
+            earlier = json.load(f)
+        for sysname, metrics in earlier["samples"].items():
+            for k, v in metrics.items():
+                samples.setdefault(sysname, {}).setdefault(k, v)
+        command = f"{earlier['command']}; then {command}"
     print()
     print(report.table(samples))
     print()
@@ -188,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     print(tt)
     load = f"load average {load_at_start} at start, {_loadavg()} at end"
     print(f"\nbench wall time {wall:.0f} s; {load}")
-    command = "python3 bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     with open(os.path.join(BENCH, "results", "latest.json"), "w") as f:
         meta = {"date": when, "command": command, "load_at_start": load_at_start}

@@ -215,11 +215,13 @@ def test_openapi_describes_every_route(daemon: Daemon) -> None:
     assert all_running
 
 
-def _events(d: Daemon, last: str | None, stop: threading.Event, into: list[str]) -> None:
+def _events(
+    d: Daemon, last: str | None, stop: threading.Event, into: list[str], query: str = ""
+) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(d.sock)
     extra = f"Last-Event-ID: {last}\r\n" if last else ""
-    sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+    sock.sendall(f"GET /api/v1/events{query} HTTP/1.0\r\nHost: x\r\n{extra}\r\n".encode())
     sock.settimeout(0.1)
     buf = b""
     try:
@@ -270,6 +272,25 @@ def test_events_push_state_changes_and_replay_after_reconnect(daemon: Daemon) ->
     replayed = _ids(got2[0])
     assert replayed and replayed[0] == seen[-1] + 1 and replayed == sorted(replayed)
     assert '"from":"STOPPED","to":"STARTING"' in got2[0]
+
+
+def test_events_carry_a_processs_log_lines_when_asked(daemon: Daemon) -> None:
+    got: list[str] = [""]
+    stop = threading.Event()
+    args = (daemon, None, stop, got, "?log=web:web_0")
+    reader = threading.Thread(target=_events, args=args)
+    reader.start()
+    try:
+        wait_until(lambda: "retry:" in got[0], what="the stream to open")
+        daemon.rpc.supervisor.stopProcess("web:web_0")
+        daemon.rpc.supervisor.startProcess("web:web_0")
+        wait_until(lambda: "event: log" in got[0], what="a log event")
+    finally:
+        stop.set()
+        reader.join()
+    frames = [f for f in got[0].split("\n\n") if f.startswith("event: log")]
+    data = json.loads(frames[0].split("data: ", 1)[1])
+    assert data == {"name": "web:web_0", "channel": "stdout", "text": "hello from web\n"}
 
 
 def test_metrics_parse_and_match_the_states(daemon: Daemon) -> None:

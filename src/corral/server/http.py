@@ -152,8 +152,18 @@ class Routes:
             from corral.runtime.stats import CpuSampler
             from corral.server.sse import EventHub
 
-            self._hub = EventHub(self.sup.events, CpuSampler(self.sup).sample)
+            self._hub = EventHub(self.sup.events, CpuSampler(self.sup).sample, self._log_paths)
         return self._hub
+
+    def _log_paths(self, name: str) -> list[tuple[str, str]]:
+        try:
+            _, proc = self.sup.find(name)
+        except NoSuchProcess:
+            return []
+        if proc is None:
+            return []
+        paths = [("stdout", proc.stdout_logfile), ("stderr", proc.stderr_logfile)]
+        return [(ch, path) for ch, path in paths if path]
 
     def close(self) -> None:
         if self._hub is not None:

@@ -40,12 +40,19 @@ RETRY_MS = 1000
 STATS_EVERY = 2.0  # seconds between `stats` events, while a client listens
 
 
+LogPaths = Callable[[str], list[tuple[str, str]]]  # namespec -> [(channel, log file)]
+
+
 class EventHub:
     def __init__(
-        self, bus: EventBus, stats: Callable[[], dict[str, list[float]]] | None = None
+        self,
+        bus: EventBus,
+        stats: Callable[[], dict[str, list[float]]] | None = None,
+        log_paths: LogPaths | None = None,
     ) -> None:
         self._bus = bus
         self._stats = stats
+        self._log_paths = log_paths
         self._stats_timer: asyncio.TimerHandle | None = None
         self._sub: Subscription | None = None
         self._next_id = 1
@@ -117,13 +124,17 @@ class EventHub:
             if seen + 1 < oldest:
                 head.append(b"event: reset\ndata: {}\n\n")  # missed more than we kept
             head += [frame for event_id, frame in self._backlog if event_id > seen]
+        follows: list[tuple[str, str, str]] = []
+        for name in query.get("log", []):
+            if self._log_paths is not None:
+                follows += [(name, ch, path) for ch, path in self._log_paths(name)]
         self._clients.add(queue)
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",
         }
-        return Response(200, headers=headers, stream=_Client(self, queue, head))
+        return Response(200, headers=headers, stream=_Client(self, queue, head, follows))
 
     def forget(self, queue: asyncio.Queue[bytes | None]) -> None:
         self._clients.discard(queue)
@@ -144,11 +155,17 @@ class _Client:
     """One open stream: what it missed first, then live frames and keep-alive comments."""
 
     def __init__(
-        self, hub: EventHub, queue: asyncio.Queue[bytes | None], head: list[bytes]
+        self,
+        hub: EventHub,
+        queue: asyncio.Queue[bytes | None],
+        head: list[bytes],
+        follows: list[tuple[str, str, str]],
     ) -> None:
         self._hub = hub
         self._queue = queue
         self._head = b"".join(head)
+        self._follows = follows
+        self._tasks: list[asyncio.Task[None]] = []
         self._gen: AsyncGenerator[bytes, None] | None = None
 
     def __aiter__(self) -> _Client:
@@ -159,8 +176,26 @@ class _Client:
             self._gen = self._frames()
         return await anext(self._gen)
 
-    async def _frames(self) -> AsyncGenerator[bytes, None]:
+    async def _log(self, name: str, channel: str, path: str) -> None:
+        """`log` events (no id: not replayed) with what the process writes from now on."""
+        from corral.logs.tail import LogReadError, follow
+
         try:
+            async for chunk in follow(path, 0):
+                if self._queue.qsize() >= CLIENT_QUEUE:
+                    continue  # this client is far behind: its log lines are skipped
+                data = {"name": name, "channel": channel, "text": chunk.decode("utf-8", "replace")}
+                text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+                self._queue.put_nowait(f"event: log\ndata: {text}\n\n".encode())
+        except LogReadError:
+            return  # no log file (NONE, or not written yet)
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._log(*f)) for f in self._follows]
+        try:
+            if self._tasks:
+                await asyncio.sleep(0)  # the logs are open (at their end) before we say so
             yield self._head
             while True:
                 try:
@@ -180,6 +215,8 @@ class _Client:
                 yield b"".join(chunk)
         finally:
             self._hub.forget(self._queue)
+            for task in self._tasks:
+                task.cancel()
 
     async def aclose(self) -> None:
         self._hub.forget(self._queue)

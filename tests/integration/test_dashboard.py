@@ -173,6 +173,8 @@ def test_a_log_line_appears_in_the_tail_as_text(
     page, problems = open_page(browser, url + "/tail.html?processname=talker")
     page.wait_for_selector("#process-view:not([hidden])")
     assert page.locator("#p-name").text_content() == "talker"
+    page.click("#p-config summary")  # its config, as the daemon read it
+    wait_js(page, "document.querySelector('#p-config-list').textContent.includes('/bin/sh -c')")
     line = 'hello <img src=x onerror="window.__xss=1"> from talker\n'
     (tmp_path / "say").write_text(line)
     wait_js(

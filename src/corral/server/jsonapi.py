@@ -9,6 +9,7 @@ be made to act by another page (4.3's UI acts on GET links).
 
     GET  /api/v1/processes                     corral.getAllProcessInfo
     GET  /api/v1/processes/{name}              corral.getProcessInfo
+    GET  /api/v1/processes/{name}/config       its getAllConfigInfo entry
     GET  /api/v1/processes/{name}/log          ?channel=stdout|stderr&offset=N&length=M
     POST /api/v1/processes/{name}/start|stop|restart   ?wait=false to return at once
     POST /api/v1/processes/{name}/signal       {"signal": "HUP"}
@@ -117,6 +118,8 @@ class JsonApi:
             return json_response(200, await self._call("corral.getProcessInfo", parts[1]))
         if len(parts) == 3 and parts[0] == "processes" and parts[2] == "log":
             return await self._log(parts[1], query)
+        if len(parts) == 3 and parts[0] == "processes" and parts[2] == "config":
+            return await self._config(parts[1])
         if parts == ["daemon"]:
             return json_response(200, await self._daemon())
         if parts == ["plan"]:
@@ -130,6 +133,15 @@ class JsonApi:
 
             return json_response(200, document())
         return _not_found(request.path)
+
+    async def _config(self, name: str) -> Response:
+        """The process's entry of getAllConfigInfo (its config as the daemon read it)."""
+        info = await self._call("corral.getProcessInfo", name)  # BAD_NAME for a bad name
+        for entry in await self._call("supervisor.getAllConfigInfo"):
+            if entry["group"] == info["group"] and entry["name"] == info["name"]:
+                return json_response(200, entry)
+        code = FaultCode.BAD_NAME
+        return error(404, int(code), code.name, f"{name}: no config (removed by reread)")
 
     async def _daemon(self) -> dict[str, Any]:
         from corral import __version__

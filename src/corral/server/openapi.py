@@ -106,6 +106,13 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/api/v1/processes/{name}/config": {
+        "get": {
+            "summary": "Its config as the daemon read it (its getAllConfigInfo entry)",
+            "parameters": [_NAME],
+            "responses": {"200": _json({"type": "object"}), **_ERRORS},
+        }
+    },
     "/api/v1/processes/{name}/start": _action("Start a process"),
     "/api/v1/processes/{name}/stop": _action("Stop a process"),
     "/api/v1/processes/{name}/restart": _action("Stop (if running), then start"),

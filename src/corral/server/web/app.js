@@ -259,7 +259,12 @@ function showProcess(name, restartLog = true) {
   } else {
     facts($("p-facts"), [["state", "no such process"]]);
   }
-  if (restartLog) follow(`/logtail/${encodeURIComponent(name)}/${channel}`, $("p-log"), $("p-follow"));
+  if (restartLog) {
+    follow(`/logtail/${encodeURIComponent(name)}/${channel}`, $("p-log"), $("p-follow"));
+    api("GET", `/api/v1/processes/${encodeURIComponent(name)}/config`)
+      .then((c) => facts($("p-config-list"), Object.entries(c).sort(([a], [b]) => a.localeCompare(b))))
+      .catch(() => facts($("p-config-list"), []));
+  }
 }
 
 async function showDaemon() {

@@ -5,6 +5,7 @@ Screenshots go to each test's tmp dir."""
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,36 @@ def test_keyboard_reaches_the_actions(site: tuple[Daemon, str], browser: Any) ->
     page.focus("tr[data-name='idle'] button[data-act='start']")
     page.keyboard.press("Enter")
     d.wait_state("idle", "RUNNING")
+
+
+def test_a_read_only_user_sees_no_actions(tmp_path: Path, browser: Any) -> None:
+    port = free_port()
+    d = Daemon(
+        tmp_path,
+        programs(tmp_path),
+        extra=(
+            f"[inet_http_server]\nport=127.0.0.1:{port}\nusername={USER}\npassword={PASSWORD}\n\n"
+            "[user:viewer]\npassword=look\nrights=read\n"
+        ),
+    )
+    d.start(wait=False)
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(listening, timeout=15, what="the inet server")
+        context = browser.new_context(http_credentials={"username": "viewer", "password": "look"})
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#rows tr[data-name='web:web_0']")
+        assert page.locator("#rows button").count() == 0
+        assert not page.locator("#stop-all").is_visible()
+        assert not page.locator("#restart-all").is_visible()
+        page.screenshot(path=str(tmp_path / "read-only.png"))
+    finally:
+        d.cleanup()

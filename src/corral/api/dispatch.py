@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from corral.api import LoggerLike
+from corral.api import LoggerLike, rights
 from corral.runtime.errors import RuntimeFault
 from corral.wire.faults import FaultCode, fault_string
 from corral.wire.xmlrpc import Fault, dumps_fault, dumps_response, loads_call
@@ -72,6 +72,8 @@ class Registry:
         self._methods: dict[str, Method] = {}
         # calls by (method, 'ok' | 'fault'), for /metrics; unknown names count as 'unknown'
         self.counts: dict[tuple[str, str], int] = {}
+        # the audit file's writer, when [supervisord] audit_logfile is set
+        self.audit: Callable[[rights.Caller, str, list[Any], str], None] | None = None
         self._log = log
         self.shutting_down = shutting_down
 
@@ -117,6 +119,38 @@ class Registry:
 
     async def _call(self, name: object, params: Sequence[Any]) -> Any:
         method = self.lookup(name)
+        caller = rights.current()
+        why = rights.denial(caller, method.name, list(params))
+        if why is not None:
+            self._audit(caller, method.name, params, f"denied: {why}")
+            raise fault(FaultCode.FAILED, f"denied: {why}")
+        if not rights.changes_something(method.name):
+            return await self._run(method, params)
+        try:
+            result = await self._run(method, params)
+        except Fault as exc:
+            self._audit(caller, method.name, params, f"fault {exc.faultString}")
+            raise
+        self._audit(caller, method.name, params, "ok")
+        return result
+
+    def _audit(
+        self, caller: rights.Caller, method: str, params: Sequence[Any], result: str
+    ) -> None:
+        """One INFO line per call that changes something (or was refused)."""
+        if self._log is None:
+            return
+        shown = list(params)
+        if method == "supervisor.sendProcessStdin" and len(shown) > 1:
+            shown[1] = _Hidden(f"<{len(str(shown[1]))} characters>")  # may be a secret
+        args = ", ".join(_short(p) for p in shown)
+        self._log.info(
+            f"audit: user={caller.user} source={caller.source or '-'} {method}({args}) {result}"
+        )
+        if self.audit is not None:
+            self.audit(caller, method, list(params), result)
+
+    async def _run(self, method: Method, params: Sequence[Any]) -> Any:
         args = bind(method, params)
         if method.guarded and self.shutting_down():
             raise fault(FaultCode.SHUTDOWN_STATE)
@@ -158,6 +192,17 @@ class Registry:
     def _trace(self, msg: str) -> None:
         if self._log is not None:
             self._log.trace(msg)
+
+
+class _Hidden(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _short(value: object) -> str:
+    """An argument as the audit log shows it: repr, cut at 80 characters (stdin data...)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def bind(method: Method, params: Sequence[Any]) -> list[Any]:

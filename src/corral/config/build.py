@@ -32,6 +32,7 @@ from corral.config.model import (
     RpcInterfaceConfig,
     SupervisordConfig,
     UnixServerConfig,
+    UserConfig,
     Warning_,
 )
 from corral.config.options import Option, SameAs, options_for
@@ -62,6 +63,7 @@ _KNOWN_PREFIXES = (
     "group:",
     "rpcinterface:",
     "ctlplugin:",
+    "user:",
 )
 RPC_FACTORY_KEY = "supervisor.rpcinterface_factory"
 # The one [rpcinterface:x] corral honours: Supervisor's own, as the `supervisor` namespace.
@@ -615,6 +617,23 @@ def _servers(
     return unix, inet
 
 
+def _users(doc: IniDoc, env: Mapping[str, object], warnings: list[Warning_]) -> list[UserConfig]:
+    users = []
+    for section in doc.sections.values():
+        if not section.name.startswith("user:"):
+            continue
+        r = _Reader(doc, section, "user", env)
+        r.unknown(warnings)
+        name = _section_name(section)
+        if not name or ":" in name:
+            raise r.error(f"[{section.name}]: a user name with no ':'")
+        password = r.get("password")
+        if password is None:
+            raise r.error(f"[{section.name}] has no password", "password")
+        users.append(UserConfig(name, password, r.get("rights"), r.get("programs")))
+    return users
+
+
 def _where(section: Section) -> str:
     return f"(file: {section.file!r}, line: {section.line})"
 
@@ -712,6 +731,7 @@ def load(
             # corralctl's own section: its mistakes are corralctl's to report, not ours
             warnings.append(Warning_("warn", f"[supervisorctl] section ignored: {exc}"))
     rpcinterfaces = _rpcinterfaces(doc, env, warnings)
+    users = _users(doc, env, warnings)
     _ctlplugins(doc, warnings)
     return Config(
         path=os.path.abspath(path),
@@ -723,4 +743,5 @@ def load(
         rpcinterfaces=tuple(rpcinterfaces),
         warnings=tuple(dict.fromkeys(warnings)),
         files=tuple(doc.files),
+        users=tuple(users),
     )

@@ -132,6 +132,16 @@ class UnixServerConfig:
 
 
 @dataclass(frozen=True)
+class UserConfig:
+    """A [user:NAME] section: credentials and rights on every server."""
+
+    name: str
+    password: str  # plain, {SHA}hex or {SCRYPT}...
+    rights: str  # read | control | admin
+    programs: tuple[str, ...] = ()  # control limited to these (empty: all)
+
+
+@dataclass(frozen=True)
 class InetServerConfig:
     section: str
     host: str  # '' means all interfaces
@@ -187,6 +197,7 @@ class Config:
     rpcinterfaces: tuple[RpcInterfaceConfig, ...] = ()
     warnings: tuple[Warning_, ...] = ()
     files: tuple[str, ...] = field(default=(), compare=False)  # every file read, in order
+    users: tuple[UserConfig, ...] = ()  # [user:NAME] sections
 
     def group(self, name: str) -> GroupConfig | None:
         for g in self.groups:

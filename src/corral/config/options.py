@@ -394,6 +394,43 @@ _GROUP = (
     Option("group", "priority", c.integer, "999", "Group priority.", "here", live=True),
 )
 
+
+def _rights(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("read", "control", "admin"):
+        raise ValueError(f"rights must be read, control or admin, not {text!r}")
+    return value
+
+
+def _password(text: str) -> str:
+    if text.startswith("{SCRYPT}") and text.count("$") != 2:
+        raise ValueError("a {SCRYPT} password is what `corral hash-password` prints")
+    return text
+
+
+# corral's users: daemon-wide, on every server; the 4.3 username/password of a server section
+# stays, with every right
+_USER = (
+    Option(
+        "user",
+        "password",
+        _password,
+        None,
+        "Plain, {SHA}hex (as 4.3) or {SCRYPT}... (`corral hash-password`).",
+        "env",
+        required=True,
+    ),
+    Option("user", "rights", _rights, "read", "read, control or admin.", "here"),
+    Option(
+        "user",
+        "programs",
+        c.list_of_strings,
+        "",
+        "Programs control is limited to: web, worker:*, web:web_01 (empty: all).",
+        "here",
+    ),
+)
+
 _INCLUDE = (
     Option("include", "files", c.string, None, "Glob patterns of extra files.", "node", True),
 )
@@ -419,6 +456,7 @@ _ALL: tuple[Option, ...] = (
     *_EVENTLISTENER,
     *_FCGI,
     *_GROUP,
+    *_USER,
     *_INCLUDE,
     *_RPC,
 )

@@ -141,6 +141,14 @@ class Request:
         self._limits = limits
         self._body: bytes | None = None
 
+    @property
+    def peer(self) -> str:
+        """Where the request comes from: the client's address, or 'unix'."""
+        peer = self._writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            return str(peer[0])
+        return "unix"
+
     async def read(self) -> bytes:
         """The whole body (at most Limits.max_body bytes, else BodyTooLarge)."""
         if self._body is not None:

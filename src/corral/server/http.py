@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from corral import __version__
-from corral.api import LoggerLike, make_registry
+from corral.api import LoggerLike, make_registry, rights
 from corral.api.dispatch import BadRequest, Registry
 from corral.config.model import Config, InetServerConfig
 from corral.logs.tail import LogReadError, follow
 from corral.runtime.errors import NoSuchProcess
 from corral.runtime.overall import overall
 from corral.server.accept import Gate, Slot, connection_cap
-from corral.server.auth import BasicAuth, make_auth, require
+from corral.server.auth import BasicAuth, Identity, LoginLimiter, make_auth, open_server, require
 from corral.server.connection import (
     Handler,
     Limits,
@@ -76,6 +76,7 @@ _REASONS = {
     404: "Not Found",
     408: "Request Timeout",
     413: "Request Entity Too Large",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     403: "Forbidden",
     500: "Internal Server Error",
@@ -144,7 +145,7 @@ class Routes:
             from corral.server.web import Dashboard
 
             self._dashboard = Dashboard(self.token)
-        return self._dashboard.serve(request)
+        return self._dashboard.serve(request, rights.current().rights)
 
     @property
     def hub(self) -> EventHub:
@@ -399,15 +400,18 @@ async def start_servers(
             if b.unix_file is not None:
                 servers.unix_files.append(b.unix_file)
             servers.urls.append(b.url)
+        users = [Identity(u.name, u.password, u.rights, u.programs) for u in config.users]
+        limiter = LoginLimiter(mainlog.warn)
         for cfg, sock in zip(_sections(config), servers.sockets, strict=True):
-            auth = make_auth(cfg.username, cfg.password)
+            auth = make_auth(cfg.username, cfg.password, users)
             handler: Handler = routes.dispatch
             if auth is None:
                 mainlog.critical(
                     f"Server '{cfg.section}' running without any HTTP authentication checking"
                 )
+                handler = open_server(handler)
             else:
-                handler = require(auth, routes.dispatch, lambda: error_page(401))
+                handler = require(auth, routes.dispatch, lambda: error_page(401), limiter)
             public = isinstance(cfg, InetServerConfig) and cfg.metrics_public
             servers.serve(sock, _with_probes(routes, auth, handler, public_metrics=public))
     except BaseException:

@@ -77,6 +77,8 @@ def fault_response(fault: Fault) -> Response:
     except ValueError:
         return error(500, fault.faultCode, "UNKNOWN", fault.faultString)
     message = fault.faultString.partition(": ")[2] or fault.faultString
+    if code is FaultCode.FAILED and message.startswith("denied: "):
+        return error(403, int(code), "DENIED", message.removeprefix("denied: "))
     return error(_STATUS.get(code, 500), int(code), code.name, message)
 
 

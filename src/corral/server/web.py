@@ -38,13 +38,18 @@ class Dashboard:
             data = self._files[name] = (WEB / name).read_bytes()
         return data
 
-    def serve(self, request: Request) -> Response | None:
-        """A dashboard file, or None when the path is not one."""
+    def serve(self, request: Request, right: str = "admin") -> Response | None:
+        """A dashboard file, or None when the path is not one. `right`: the caller's (a
+        read-only user's page shows no actions; the API would refuse them anyway)."""
         path = request.path
         if request.method not in ("GET", "HEAD"):
             return None
         if path in PAGES:
-            page = self._read("index.html").replace(b"{{token}}", html.escape(self._token).encode())
+            page = (
+                self._read("index.html")
+                .replace(b"{{token}}", html.escape(self._token).encode())
+                .replace(b"{{rights}}", html.escape(right).encode())
+            )
             headers = {"Content-Type": "text/html; charset=utf-8", **_HEADERS}
             return Response(200, page, headers)
         if path.startswith("/static/"):

@@ -3,6 +3,9 @@
 // text (textContent), never as HTML: program names and log lines are untrusted.
 
 const token = document.querySelector('meta[name="corral-token"]').content;
+// a read-only user gets no action buttons (the API would refuse the actions anyway)
+const readOnly = document.querySelector('meta[name="corral-rights"]').content === "read";
+if (readOnly) document.documentElement.classList.add("read-only");
 const procs = new Map(); // namespec -> process info
 const history = new Map(); // namespec -> recent CPU % samples
 const collapsed = new Set(); // group names folded by the user
@@ -90,7 +93,8 @@ function actions(p) {
     onclick: () => run(what, name),
   });
   const td = el("td", { class: "acts" });
-  if (up) td.append(act("stop", "stop"), " ", act("restart", "restart"));
+  if (readOnly) { /* no actions */ }
+  else if (up) td.append(act("stop", "stop"), " ", act("restart", "restart"));
   else td.append(act("start", "start"));
   td.append(" ", el("a", { href: `#/process/${encodeURIComponent(name)}`, text: "tail" }));
   return td;

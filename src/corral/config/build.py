@@ -611,8 +611,21 @@ def _servers(
             if r.value("port") is None:
                 raise r.error(f"section [{name}] has no port value")
             host, port = r.get("port")
+            certfile, keyfile, cafile = r.get("certfile"), r.get("keyfile"), r.get("cafile")
+            if (keyfile or cafile) and not certfile:
+                raise r.error(f"[{name}]: keyfile and cafile need a certfile (HTTPS)", "certfile")
             inet.append(
-                InetServerConfig(name, host, port, username, password, r.get("metrics_public"))
+                InetServerConfig(
+                    name,
+                    host,
+                    port,
+                    username,
+                    password,
+                    r.get("metrics_public"),
+                    certfile,
+                    keyfile,
+                    cafile,
+                )
             )
     return unix, inet
 

@@ -132,6 +132,16 @@ def existing_dirpath(text: str) -> str:
     return os.path.abspath(path)
 
 
+def existing_file(text: str) -> str:
+    """A file that exists and can be read (TLS certificates and keys); returned absolute."""
+    path = os.path.abspath(os.path.expanduser(text.strip()))
+    if not os.path.isfile(path):
+        raise ValueError(f"{text} is not an existing file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{text} cannot be read")
+    return path
+
+
 def existing_directory(text: str) -> str:
     path = os.path.expanduser(text)
     if not os.path.isdir(path):

@@ -27,19 +27,39 @@ CTL_OPTIONS: tuple[tuple[str, str | None, str, str], ...] = (
     ("password", None, "Basic auth password.", "env"),
     ("prompt", "supervisor", "Interactive prompt text.", "env"),
     ("history_file", None, "readline history file.", "here"),
+    (
+        "cafile",
+        None,
+        "CA certificates to verify an https:// server (default: the system's).",
+        "here",
+    ),
+    ("certfile", None, "Client certificate for a server that asks for one (mTLS).", "here"),
+    ("keyfile", None, "The client certificate's key (when not in certfile).", "here"),
 )
 
 
 class CtlConfig:
     """What [supervisorctl] says; immutable and compared by value, like the model's records."""
 
-    __slots__ = ("history_file", "password", "prompt", "serverurl", "username")
+    __slots__ = (
+        "cafile",
+        "certfile",
+        "history_file",
+        "keyfile",
+        "password",
+        "prompt",
+        "serverurl",
+        "username",
+    )
 
     serverurl: str
     username: str | None
     password: str | None
     prompt: str
     history_file: str | None
+    cafile: str | None
+    certfile: str | None
+    keyfile: str | None
 
     def __init__(
         self,
@@ -48,8 +68,11 @@ class CtlConfig:
         password: str | None,
         prompt: str,
         history_file: str | None,
+        cafile: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
     ) -> None:
-        values = (serverurl, username, password, prompt, history_file)
+        values = (serverurl, username, password, prompt, history_file, cafile, certfile, keyfile)
         for name, value in zip(_FIELDS, values, strict=True):
             object.__setattr__(self, name, value)
 
@@ -72,7 +95,16 @@ class CtlConfig:
         return f"CtlConfig({fields})"
 
 
-_FIELDS = ("serverurl", "username", "password", "prompt", "history_file")
+_FIELDS = (
+    "serverurl",
+    "username",
+    "password",
+    "prompt",
+    "history_file",
+    "cafile",
+    "certfile",
+    "keyfile",
+)
 
 
 def _normalise(url: str) -> str:
@@ -121,7 +153,14 @@ def ctl_from_section(
         password=values["password"],
         prompt=values["prompt"] or "",
         history_file=os.path.expanduser(history) if history else None,
+        cafile=_path(values["cafile"]),
+        certfile=_path(values["certfile"]),
+        keyfile=_path(values["keyfile"]),
     )
+
+
+def _path(value: str | None) -> str | None:
+    return os.path.abspath(os.path.expanduser(value)) if value else None
 
 
 def load_ctl(path: str | None, *, environ: Mapping[str, str] | None = None) -> CtlConfig:

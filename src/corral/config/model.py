@@ -149,6 +149,9 @@ class InetServerConfig:
     username: str | None
     password: str | None
     metrics_public: bool = False  # /metrics without credentials
+    certfile: str | None = None  # HTTPS when set
+    keyfile: str | None = None
+    cafile: str | None = None  # client certificates required (mTLS)
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,23 @@ _INET = (
         "false",
         "true: /metrics answers without credentials (a Prometheus without the password).",
     ),
+    Option(
+        "inet_http_server", "certfile", c.existing_file, None, "Serve HTTPS: the certificate (PEM)."
+    ),
+    Option(
+        "inet_http_server",
+        "keyfile",
+        c.existing_file,
+        None,
+        "The certificate's private key (when not in certfile).",
+    ),
+    Option(
+        "inet_http_server",
+        "cafile",
+        c.existing_file,
+        None,
+        "Require client certificates signed by these CAs (mTLS).",
+    ),
 )
 
 # Declared in ctlconf (all plain strings), so corralctl reads them without this module.

@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from http.client import HTTPConnection
+    from typing import Any
     from xmlrpc.client import Error, Fault, ProtocolError
 
 __all__ = ["Error", "Fault", "LogStream", "ProtocolError", "Server", "make_proxy"]
@@ -41,19 +42,37 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# [supervisorctl] cafile, certfile, keyfile for https:// servers (set by ctl.main)
+TLS_FILES: tuple[str | None, str | None, str | None] = (None, None, None)
+
+
 def _target(serverurl: str) -> tuple[str | None, tuple[str, int], str]:
     """(unix socket path or None, (host, port), Host header) of `serverurl`."""
     if serverurl.startswith("unix://"):
         return serverurl[len("unix://") :], ("localhost", 80), "localhost"
-    if serverurl.startswith("http://"):
+    if serverurl.startswith(("http://", "https://")):
         from urllib.parse import urlsplit
 
         parts = urlsplit(serverurl)
+        default = 443 if parts.scheme == "https" else 80
         if parts.hostname:
-            port = parts.port or 80
-            host = parts.netloc.rpartition("@")[2] if port != 80 else parts.hostname
+            port = parts.port or default
+            host = parts.netloc.rpartition("@")[2] if port != default else parts.hostname
             return None, (parts.hostname, port), host
     raise ValueError(f"Unknown protocol for serverurl {serverurl}")
+
+
+def tls_context() -> Any:
+    """How corralctl checks an https:// server: the system's CAs or [supervisorctl] cafile,
+    the host name, TLS 1.2 or newer; with certfile, its own certificate too (mTLS)."""
+    import ssl
+
+    cafile, certfile, keyfile = TLS_FILES
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
 
 
 def auth_headers(username: str | None, password: str | None) -> list[tuple[str, str]]:
@@ -69,7 +88,14 @@ def auth_headers(username: str | None, password: str | None) -> list[tuple[str, 
 def connect(serverurl: str) -> socket.socket:
     path, address, _ = _target(serverurl)
     if path is None:
-        return socket.create_connection(address)
+        sock = socket.create_connection(address)
+        if serverurl.startswith("https://"):
+            try:
+                return tls_context().wrap_socket(sock, server_hostname=address[0])  # type: ignore[no-any-return]
+            except BaseException:
+                sock.close()
+                raise
+        return sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -275,6 +301,8 @@ class LogStream:
         import http.client
 
         path, (hostname, port), _ = _target(self.serverurl)
+        if path is None and self.serverurl.startswith("https://"):
+            return http.client.HTTPSConnection(hostname, port, context=tls_context())
         if path is None:
             return http.client.HTTPConnection(hostname, port)
         conn = http.client.HTTPConnection("localhost")

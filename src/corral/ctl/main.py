@@ -102,6 +102,9 @@ def build_options(inv: Invocation, argv0: str) -> Options:
     except ConfigError as exc:
         raise UsageError(exc.message if exc.line is None else str(exc))
     flags = inv.flags
+    from corral.ctl import client
+
+    client.TLS_FILES = (conf.cafile, conf.certfile, conf.keyfile)
     return Options(
         serverurl=flags.get("s", conf.serverurl),
         username=flags.get("u", conf.username),

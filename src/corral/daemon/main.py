@@ -305,6 +305,10 @@ def run(
         return usage_error(prog, f"could not open the log file {sd.logfile}: {e.strerror}")
     from corral.server.sockets import Bound, ServerError, bind_all
 
+    if any(inet.certfile for inet in config.inet_servers):
+        from corral.daemon.lean import asyncio_ssl
+
+        asyncio_ssl()  # a TLS server: asyncio gets its ssl module back
     try:
         # Bound before anything is spawned: a socket another daemon serves stops us here.
         bound = bind_all(config)

@@ -74,7 +74,8 @@ class Supervisor:
         for unix in self.config.unix_servers:
             return f"unix://{unix.file}"
         for inet in self.config.inet_servers:
-            return f"http://{inet.host or 'localhost'}:{inet.port}"
+            scheme = "https" if inet.certfile else "http"
+            return f"{scheme}://{inet.host or 'localhost'}:{inet.port}"
         return None
 
     def group(self, name: str) -> Group | None:

@@ -19,6 +19,7 @@ import resource
 import select
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from corral.api import LoggerLike
 from corral.server.connection import Limits
@@ -34,6 +35,7 @@ _RETRY_AFTER_EVICTING = 0.01  # seconds: the evicted fd is freed within a loop i
 _RETRY_OUT_OF_FDS = 1.0  # seconds between accept() attempts while no fd is to be had
 _OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
+_HANDSHAKE = 10.0  # seconds a client has to finish the TLS handshake
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Slot"], Awaitable[None]]
 
 
@@ -91,12 +93,15 @@ class Gate:
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False
         self._listening: dict[int, tuple[socket.socket, Serve]] = {}
+        self._tls: dict[int, Any] = {}  # listening fd -> its ssl.SSLContext, or None
         self._retry: dict[int, asyncio.TimerHandle] = {}
         self._at_cap = False
         self._out_of_fds = False
 
-    def listen(self, sock: socket.socket, serve: Serve) -> None:
+    def listen(self, sock: socket.socket, serve: Serve, tls: Any = None) -> None:
+        """Accept on sock; `tls` (an ssl.SSLContext) makes its connections HTTPS."""
         loop = asyncio.get_running_loop()
+        self._tls[sock.fileno()] = tls
         self._listening[sock.fileno()] = (sock, serve)
         loop.add_reader(sock.fileno(), self._accept, sock, serve)
 
@@ -131,7 +136,7 @@ class Gate:
                 else:
                     self.log.warn(f"{self.what} server: accept() failed: {exc}")
                 return
-            self._admit(conn, serve)
+            self._admit(conn, serve, self._tls.get(sock.fileno()))
 
     def _out_of(self, sock: socket.socket, serve: Serve, exc: OSError) -> None:
         """accept() found no fd. Linux checks for a free fd before it looks at the backlog,
@@ -166,7 +171,7 @@ class Gate:
         asyncio.get_running_loop().add_reader(fd, self._accept, sock, serve)
         self._accept(sock, serve)
 
-    def _admit(self, conn: socket.socket, serve: Serve) -> None:
+    def _admit(self, conn: socket.socket, serve: Serve, tls: Any = None) -> None:
         if self.closing:
             conn.close()
             return
@@ -184,7 +189,7 @@ class Gate:
         slot = Slot(self, conn)
         self.slots[slot] = None
         self.idle[slot] = None  # nothing asked yet: as evictable as a keep-alive connection
-        task = asyncio.get_running_loop().create_task(self._run(slot, serve))
+        task = asyncio.get_running_loop().create_task(self._run(slot, serve, tls))
         slot.task = task
         self.tasks.add(task)
         task.add_done_callback(lambda _: self._forget(slot))
@@ -216,11 +221,22 @@ class Gate:
         slot.task.cancel()  # serve_connection aborts the transport
         return True
 
-    async def _run(self, slot: Slot, serve: Serve) -> None:
+    async def _run(self, slot: Slot, serve: Serve, tls: Any = None) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        transport, _ = await loop.connect_accepted_socket(lambda: protocol, slot.sock)
+        if tls is None:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, slot.sock)
+        else:
+            try:
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, slot.sock, ssl=tls, ssl_handshake_timeout=_HANDSHAKE
+                )
+            except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+                # no certificate, a wrong one, plain HTTP to an HTTPS port: that client only
+                self.log.debug(f"{self.what} server: TLS handshake failed: {exc}")
+                slot.sock.close()
+                return
         slot.writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         await serve(reader, slot.writer, slot)
 

@@ -33,7 +33,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from corral import __version__
 from corral.api import LoggerLike, make_registry, rights
@@ -331,6 +331,24 @@ def _with_probes(
     return serve
 
 
+def server_tls(cfg: InetServerConfig) -> Any:
+    """The HTTPS context of an [inet_http_server]: TLS 1.2 or newer, its certificate; with
+    cafile, client certificates signed by those CAs are required (mTLS)."""
+    import ssl
+
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        assert cfg.certfile is not None
+        ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+        if cfg.cafile:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cfg.cafile)
+    except (ssl.SSLError, OSError) as e:
+        raise ServerError(f"[{cfg.section}]: cannot serve HTTPS with {cfg.certfile}: {e}") from None
+    return ctx
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 
@@ -351,7 +369,7 @@ class HttpServers:
         """Every connection's task, owned by the gate: cancelled and awaited by close()."""
         return self.gate.tasks
 
-    def serve(self, sock: socket.socket, handler: Handler) -> None:
+    def serve(self, sock: socket.socket, handler: Handler, tls: Any = None) -> None:
         limits = self.limits
 
         def serve_one(
@@ -359,7 +377,7 @@ class HttpServers:
         ) -> Awaitable[None]:
             return serve_connection(reader, writer, handler, limits, SERVER, error_page, slot)
 
-        self.gate.listen(sock, serve_one)
+        self.gate.listen(sock, serve_one, tls)
 
     async def close(self) -> None:
         if self.routes is not None:
@@ -413,7 +431,8 @@ async def start_servers(
             else:
                 handler = require(auth, routes.dispatch, lambda: error_page(401), limiter)
             public = isinstance(cfg, InetServerConfig) and cfg.metrics_public
-            servers.serve(sock, _with_probes(routes, auth, handler, public_metrics=public))
+            tls = server_tls(cfg) if isinstance(cfg, InetServerConfig) and cfg.certfile else None
+            servers.serve(sock, _with_probes(routes, auth, handler, public_metrics=public), tls)
     except BaseException:
         await servers.close()
         raise

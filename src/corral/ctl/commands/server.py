@@ -90,8 +90,8 @@ class ServerCommands(Base):
         from urllib.parse import urlsplit
 
         url = arg.strip()
-        if urlsplit(url).scheme not in ("unix", "http"):
-            self.usage_error("ERROR: url must be http:// or unix://", None)
+        if urlsplit(url).scheme not in ("unix", "http", "https"):
+            self.usage_error("ERROR: url must be http:// or unix://", None)  # 4.3 text
             return
         self.options.serverurl = url
         # Switching servers reports the new one's status but keeps the exit code we had.

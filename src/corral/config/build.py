@@ -625,6 +625,7 @@ def _servers(
                     certfile,
                     keyfile,
                     cafile,
+                    r.get("insecure_no_auth"),
                 )
             )
     return unix, inet

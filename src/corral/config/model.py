@@ -152,6 +152,7 @@ class InetServerConfig:
     certfile: str | None = None  # HTTPS when set
     keyfile: str | None = None
     cafile: str | None = None  # client certificates required (mTLS)
+    insecure_no_auth: bool = False  # no credentials, and yet other hosts served
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,13 @@ _INET = (
         "true: /metrics answers without credentials (a Prometheus without the password).",
     ),
     Option(
+        "inet_http_server",
+        "insecure_no_auth",
+        c.boolean,
+        "false",
+        "true: without credentials, serve clients on other hosts too (else only loopback).",
+    ),
+    Option(
         "inet_http_server", "certfile", c.existing_file, None, "Serve HTTPS: the certificate (PEM)."
     ),
     Option(

@@ -331,6 +331,34 @@ def _with_probes(
     return serve
 
 
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def _protected(cfg: InetServerConfig) -> bool:
+    """No credentials, on an address others can reach, and no insecure_no_auth."""
+    if cfg.insecure_no_auth:
+        return False
+    return not (cfg.host.startswith(_LOOPBACK) or cfg.host == "localhost")
+
+
+PROTECTED_TEXT = (
+    "corrald serves this address without credentials, so it answers only clients on this "
+    "host (protected mode).\nTo serve others, set username and password in the "
+    "[inet_http_server] section (or [user:NAME] sections), or, knowing that anyone who "
+    "reaches the port can then run commands as corrald's user, insecure_no_auth = true.\n"
+)
+
+
+def loopback_only(handler: Handler) -> Handler:
+    async def serve(request: Request) -> Response:
+        if request.peer.startswith(_LOOPBACK):
+            return await handler(request)
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        return Response(403, PROTECTED_TEXT.encode(), headers, close=True)
+
+    return serve
+
+
 def server_tls(cfg: InetServerConfig) -> Any:
     """The HTTPS context of an [inet_http_server]: TLS 1.2 or newer, its certificate; with
     cafile, client certificates signed by those CAs are required (mTLS)."""
@@ -428,6 +456,12 @@ async def start_servers(
                     f"Server '{cfg.section}' running without any HTTP authentication checking"
                 )
                 handler = open_server(handler)
+                if isinstance(cfg, InetServerConfig) and _protected(cfg):
+                    mainlog.warn(
+                        f"Server '{cfg.section}' serves only loopback clients (protected mode): "
+                        "set credentials, or insecure_no_auth = true"
+                    )
+                    handler = loopback_only(handler)
             else:
                 handler = require(auth, routes.dispatch, lambda: error_page(401), limiter)
             public = isinstance(cfg, InetServerConfig) and cfg.metrics_public

@@ -48,7 +48,12 @@ def users() -> str:
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     port = free_port()
-    d = Daemon(tmp_path, PROGRAMS, extra=f"[inet_http_server]\nport=127.0.0.1:{port}\n\n{users()}")
+    d = Daemon(
+        tmp_path,
+        PROGRAMS,
+        supervisord=f"audit_logfile={tmp_path}/audit.log",
+        extra=f"[inet_http_server]\nport=127.0.0.1:{port}\n\n{users()}",
+    )
     d.port = port  # type: ignore[attr-defined]
     # the unix socket needs credentials too now: the harness's own client cannot wait on it
     d.start(wait=False)
@@ -200,6 +205,9 @@ def test_changes_and_refusals_are_in_the_audit_log_without_secrets(daemon: Daemo
     assert "supervisor.sendProcessStdin('web:web_0', <17 characters>) ok" in log
     assert "a secret typed in" not in log
     assert "audit: user=bob source=127.0.0.1 supervisor.getAllProcessInfo" not in log  # reads
+    audit = (Path(daemon.tmp) / "audit.log").read_text()  # the file has the same lines
+    assert " user=alice source=127.0.0.1 supervisor.stopProcess('web:web_1') ok\n" in audit
+    assert "<17 characters>" in audit and "a secret typed in" not in audit
     for password in PASSWORDS.values():
         assert password not in log
 

@@ -73,7 +73,7 @@ class Registry:
         # calls by (method, 'ok' | 'fault'), for /metrics; unknown names count as 'unknown'
         self.counts: dict[tuple[str, str], int] = {}
         # the audit file's writer, when [supervisord] audit_logfile is set
-        self.audit: Callable[[rights.Caller, str, list[Any], str], None] | None = None
+        self.audit: Callable[[rights.Caller, str, str, str], None] | None = None
         self._log = log
         self.shutting_down = shutting_down
 
@@ -148,7 +148,7 @@ class Registry:
             f"audit: user={caller.user} source={caller.source or '-'} {method}({args}) {result}"
         )
         if self.audit is not None:
-            self.audit(caller, method, list(params), result)
+            self.audit(caller, method, args, result)
 
     async def _run(self, method: Method, params: Sequence[Any]) -> Any:
         args = bind(method, params)

@@ -180,6 +180,7 @@ class SupervisordConfig:
     console_format: ConsoleFormat = "prefixed"
     console_timestamps: bool = False
     console_drop: bool = False
+    audit_logfile: str | None = None  # the audit lines, also here
     container: bool = False  # started with --container (only changes defaults and exit codes)
 
 

@@ -111,6 +111,12 @@ _SUPERVISORD = (
         "false",
         "When the console cannot keep up, drop lines (counted) instead of holding programs.",
     ),
+    _sd(
+        "audit_logfile",
+        c.existing_dirpath,
+        None,
+        "Also write the audit lines (every change, every refusal) to this file.",
+    ),
 )
 
 _UNIX = (

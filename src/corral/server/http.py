@@ -359,6 +359,33 @@ def loopback_only(handler: Handler) -> Handler:
     return serve
 
 
+class AuditFile:
+    """[supervisord] audit_logfile: one line per audited call, appended (O_APPEND: safe
+    beside logrotate's copytruncate), with an RFC 3339 time."""
+
+    def __init__(self, path: str, log: LoggerLike) -> None:
+        self.path = path
+        self._log = log
+        self._failing = False
+
+    def __call__(self, caller: rights.Caller, method: str, args: str, result: str) -> None:
+        from corral.logs.stamp import rfc3339
+
+        who = f"user={caller.user} source={caller.source or '-'}"
+        line = f"{rfc3339()} {who} {method}({args}) {result}\n"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8", "replace"))
+            finally:
+                os.close(fd)
+            self._failing = False
+        except OSError as e:
+            if not self._failing:  # once per episode
+                self._log.error(f"cannot write the audit log {self.path}: {e.strerror}")
+            self._failing = True
+
+
 def server_tls(cfg: InetServerConfig) -> Any:
     """The HTTPS context of an [inet_http_server]: TLS 1.2 or newer, its certificate; with
     cafile, client certificates signed by those CAs are required (mTLS)."""
@@ -437,6 +464,8 @@ async def start_servers(
     early (so it could refuse to start before spawning anything), else binding now."""
     limits = limits or Limits()
     registry = registry or make_registry(sup, mainlog)
+    if config.supervisord.audit_logfile and registry.audit is None:
+        registry.audit = AuditFile(config.supervisord.audit_logfile, mainlog)
     routes = Routes(sup, registry, mainlog, ui, limits.max_followers)
     gate = Gate(connection_cap(limits), mainlog, _too_many_connections)
     servers = HttpServers(gate, limits, routes=routes)

@@ -382,3 +382,38 @@ def test_a_browser_post_needs_the_pages_token(daemon: Daemon) -> None:
     token = page.decode().split('name="corral-token" content="')[1].split('"')[0]
     status, _, _ = request(daemon, "POST", path, b"{}", {**hdrs, "X-Corral-Token": token})
     assert status == 200 and daemon.info("web:web_0")["pid"] != before
+
+
+def test_exits_are_kept_per_process(daemon: Daemon) -> None:
+    status, doc = get_json(daemon, "/api/v1/processes/once/exits")
+    assert status == 200
+    (last,) = [x for x in doc["exits"] if x["state"] == "EXITED"]
+    assert last["exitstatus"] == 3 and last["expected"] is False and last["time"] > 0
+    daemon.rpc.supervisor.stopProcess("web:web_0")
+    _, doc = get_json(daemon, "/api/v1/processes/web:web_0/exits")
+    assert doc["exits"][-1]["state"] == "STOPPED"
+    assert get_json(daemon, "/api/v1/processes/nosuch/exits")[0] == 404
+
+
+def test_health_changes_are_events_too(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens there: the probe fails
+    d = Daemon(
+        tmp_path,
+        f"[program:h]\ncommand=/bin/sleep 1000\nstartsecs=0\nhealth_check=tcp:127.0.0.1:{dead}\n"
+        "health_interval=0.2\nhealth_retries=1\nhealth_action=none\n",
+    ).start()
+    try:
+        got: list[str] = [""]
+        stop = threading.Event()
+        reader = threading.Thread(target=_events, args=(d, None, stop, got))
+        reader.start()
+        try:
+            wait_until(lambda: "event: health" in got[0], what="a health event")
+        finally:
+            stop.set()
+            reader.join()
+        frame = next(f for f in got[0].split("\n\n") if f.startswith("event: health"))
+        data = json.loads(frame.split("data: ", 1)[1])
+        assert (data["name"], data["health"]) == ("h", "unhealthy")
+    finally:
+        d.cleanup()

@@ -148,6 +148,8 @@ def test_restart_changes_the_pid_and_the_row_updates_without_reload(
         "document.querySelector(\"tr[data-name='web:web_1'] .state\").textContent === 'STOPPED'",
     )
     page.screenshot(path=str(tmp_path / "after-restart.png"))
+    page.click("tr[data-name='web:web_0'] td.name a")  # its page: the stop is a last exit
+    wait_js(page, "document.querySelector('#p-exits').textContent.includes('STOPPED')")
     assert problems == []
 
 

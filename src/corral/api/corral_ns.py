@@ -72,6 +72,13 @@ class CorralNamespace:
             ],
         }
 
+    def get_exits(self, name: str) -> list[dict[str, Any]]:
+        """The process's last exits (and stops, failed starts), oldest first."""
+        _, proc = self.sup.find(name)
+        if proc is None:
+            raise NoSuchProcess(name)
+        return [dict(e) for e in self.sup.exits.get(proc.namespec, ())]
+
     def get_stats(self) -> dict[str, list[float]]:
         """CPU % since the last call (by anyone) and resident bytes of every running child."""
         if self._sampler is None:
@@ -126,6 +133,14 @@ class CorralNamespace:
                 "struct",
                 "Whether every process that should be running is running (and healthy): "
                 "ok, counted, and problems (name, statename, reason).\n@return struct",
+            ),
+            m(
+                "getExits",
+                self.get_exits,
+                "array",
+                "The last exits of a process, oldest first: time, state (EXITED, BACKOFF, "
+                "FATAL, STOPPED), exitstatus, expected, why.\n@param string name\n@return array",
+                name,
             ),
             m(
                 "getStats",

@@ -51,6 +51,7 @@ _READ = frozenset(
         "corral.health",
         "corral.plan",
         "corral.getStats",
+        "corral.getExits",
     }
 )
 # control: the first argument names the process or group acted on

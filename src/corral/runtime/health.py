@@ -47,11 +47,14 @@ async def _probe_loop(proc: Process, watch: Watch) -> None:
             watch.failures = 0
             if watch.health == "unhealthy":
                 proc.sup.log.info(f"healthy: {proc.name}: {check} {result.detail}")
-            watch.health = "healthy"
+            if watch.health != "healthy":
+                watch.health = "healthy"
+                proc.sup.health_changed(proc)
             continue
         watch.failures += 1
         if watch.failures >= sv.health_retries and watch.health != "unhealthy":
             watch.health = "unhealthy"
+            proc.sup.health_changed(proc)
             proc.handle(Ev.UNHEALTHY)
 
 
@@ -73,6 +76,7 @@ def note_watchdog(proc: Process) -> None:
     watch = proc.watch
     assert watch is not None
     watch.health = "unhealthy"
+    proc.sup.health_changed(proc)
     watch.failures = 0
     watch.health_detail = f"no WATCHDOG=1 within {proc.config.supervision.watchdog_sec:g} s"
 

@@ -149,7 +149,9 @@ def on_notify(proc: Process, msg: dict[str, str]) -> None:
         wd = proc.config.supervision.watchdog_sec
         if wd:
             proc.arm(Timer.WATCHDOG, wd)
-            watch.health = "healthy"
+            if watch.health != "healthy":
+                watch.health = "healthy"
+                proc.sup.health_changed(proc)
             watch.health_detail = "watchdog ping"
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
+from collections import deque
 from collections.abc import Callable
 
 from corral.config import load as load_config
@@ -36,6 +38,8 @@ from corral.wire.states import RUNNING_STATES, STOPPED_STATES, ProcessState, Sup
 
 __all__ = ["Closable", "ServeFactory", "Supervisor"]
 
+EXITS_KEPT = 10  # exits remembered per process
+
 
 class Supervisor:
     def __init__(
@@ -53,6 +57,9 @@ class Supervisor:
         self._groups: dict[str, Group] = {}
         # namespecs the operator stopped: they stay stopped through update and reload
         self.held: set[str] = set()
+        # the last exits of each process (the dashboard's process page), newest last
+        self.exits: dict[str, deque[dict[str, object]]] = {}
+        self.health_watchers: list[Callable[[Process], None]] = []  # the event stream's
         self.spawner = Spawner(self)
         self.output = OutputRouter(self)
         self.lifecycle = Lifecycle(self)
@@ -173,7 +180,29 @@ class Supervisor:
         for name in list(self._groups):
             self.deactivate(name)
 
+    def health_changed(self, proc: Process) -> None:
+        for watcher in self.health_watchers:
+            watcher(proc)
+
+    def _record_exit(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
+        if new in (ProcessState.EXITED, ProcessState.BACKOFF, ProcessState.FATAL) or (
+            new == ProcessState.STOPPED and old == ProcessState.STOPPING
+        ):
+            ring = self.exits.get(proc.namespec)
+            if ring is None:
+                ring = self.exits[proc.namespec] = deque(maxlen=EXITS_KEPT)
+            ring.append(
+                {
+                    "time": round(time.time(), 3),
+                    "state": new.name,
+                    "exitstatus": proc.exitstatus or 0,
+                    "expected": bool(proc.exit_expected),
+                    "why": proc.exit_text or proc.spawnerr or "",
+                }
+            )
+
     def _on_change(self, proc: Process, old: ProcessState, new: ProcessState) -> None:
+        self._record_exit(proc, old, new)
         pool = self.pools.get(proc.group)
         if pool is not None:
             pool.on_state_change(proc, old, new)

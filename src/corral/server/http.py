@@ -28,8 +28,8 @@ corral.server.connection (h11 on asyncio streams); every limit is a field of Lim
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
-import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -138,7 +138,8 @@ class Routes:
         self._hub: EventHub | None = None
         self._dashboard: Dashboard | None = None
         # asked of every POST a browser sends to /api/v1: only our own page knows it
-        self.token = secrets.token_urlsafe(18)
+        # (os.urandom, not secrets: that imports hmac, which maps libcrypto, ~3.7 MiB)
+        self.token = base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
 
     def dashboard(self, request: Request) -> Response | None:
         if self._dashboard is None:
@@ -153,7 +154,12 @@ class Routes:
             from corral.runtime.stats import CpuSampler
             from corral.server.sse import EventHub
 
-            self._hub = EventHub(self.sup.events, CpuSampler(self.sup).sample, self._log_paths)
+            self._hub = EventHub(
+                self.sup.events,
+                CpuSampler(self.sup).sample,
+                self._log_paths,
+                self.sup.health_watchers,
+            )
         return self._hub
 
     def _log_paths(self, name: str) -> list[tuple[str, str]]:

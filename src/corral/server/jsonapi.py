@@ -10,6 +10,7 @@ be made to act by another page (4.3's UI acts on GET links).
     GET  /api/v1/processes                     corral.getAllProcessInfo
     GET  /api/v1/processes/{name}              corral.getProcessInfo
     GET  /api/v1/processes/{name}/config       its getAllConfigInfo entry
+    GET  /api/v1/processes/{name}/exits        its last exits (corral.getExits)
     GET  /api/v1/processes/{name}/log          ?channel=stdout|stderr&offset=N&length=M
     POST /api/v1/processes/{name}/start|stop|restart   ?wait=false to return at once
     POST /api/v1/processes/{name}/signal       {"signal": "HUP"}
@@ -120,6 +121,8 @@ class JsonApi:
             return json_response(200, await self._call("corral.getProcessInfo", parts[1]))
         if len(parts) == 3 and parts[0] == "processes" and parts[2] == "log":
             return await self._log(parts[1], query)
+        if len(parts) == 3 and parts[0] == "processes" and parts[2] == "exits":
+            return json_response(200, {"exits": await self._call("corral.getExits", parts[1])})
         if len(parts) == 3 and parts[0] == "processes" and parts[2] == "config":
             return await self._config(parts[1])
         if parts == ["daemon"]:

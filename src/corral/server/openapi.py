@@ -106,6 +106,13 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/api/v1/processes/{name}/exits": {
+        "get": {
+            "summary": "Its last exits, oldest first: time, state, exitstatus, expected, why",
+            "parameters": [_NAME],
+            "responses": {"200": _json({"type": "object"}), **_ERRORS},
+        }
+    },
     "/api/v1/processes/{name}/config": {
         "get": {
             "summary": "Its config as the daemon read it (its getAllConfigInfo entry)",

@@ -1,4 +1,4 @@
-"""`/api/v1/events`: Server-Sent Events of every process state change.
+"""`/api/v1/events`: Server-Sent Events of every process state change and health change.
 
 While a client listens, a `stats` event (no id: not replayed) gives every running child's
 CPU % and resident bytes every STATS_EVERY seconds, for the dashboard's columns.
@@ -22,7 +22,7 @@ import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from corral.runtime.eventbus import Event, GroupChanged, ProcessStateChanged
 from corral.server.connection import Request, Response
@@ -49,8 +49,10 @@ class EventHub:
         bus: EventBus,
         stats: Callable[[], dict[str, list[float]]] | None = None,
         log_paths: LogPaths | None = None,
+        health_watchers: list[Callable[[Any], None]] | None = None,
     ) -> None:
         self._bus = bus
+        self._health_watchers = health_watchers
         self._stats = stats
         self._log_paths = log_paths
         self._stats_timer: asyncio.TimerHandle | None = None
@@ -66,6 +68,8 @@ class EventHub:
     def _ensure_subscribed(self) -> None:
         if self._sub is None:
             self._sub = self._bus.subscribe(("PROCESS_STATE", "PROCESS_GROUP"), self._on_event)
+            if self._health_watchers is not None:
+                self._health_watchers.append(self._on_health)
         if self._stats is not None and self._stats_timer is None:
             self._stats_timer = asyncio.get_running_loop().call_later(0.2, self._tick)
 
@@ -99,6 +103,20 @@ class EventHub:
         else:
             return
         self.push(kind, data)
+
+    def _on_health(self, proc: Any) -> None:
+        watch = proc.watch
+        self.push(
+            "health",
+            {
+                "name": proc.namespec,
+                "group": proc.group,
+                "process": proc.name,
+                "health": watch.health if watch is not None else "unknown",
+                "detail": watch.health_detail if watch is not None else "",
+                "time": round(time.time(), 3),
+            },
+        )
 
     def push(self, kind: str, data: dict[str, object]) -> None:
         event_id = self._next_id
@@ -146,6 +164,8 @@ class EventHub:
         if self._sub is not None:
             self._sub.cancel()
             self._sub = None
+            if self._health_watchers is not None and self._on_health in self._health_watchers:
+                self._health_watchers.remove(self._on_health)
         for queue in list(self._clients):
             queue.put_nowait(None)
         self._clients.clear()

@@ -164,6 +164,7 @@ def test_every_listed_method_has_help_and_the_4_3_signature(sup: StandInSupervis
     corral = [n for n in names if n.startswith("corral.")]
     assert corral == [
         "corral.getAllProcessInfo",
+        "corral.getExits",
         "corral.getProcessInfo",
         "corral.getStats",
         "corral.health",

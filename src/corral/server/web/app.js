@@ -196,6 +196,7 @@ function connect() {
     if (p) { p.statename = ev.to; p.pid = ev.to === "STOPPED" || ev.to === "EXITED" ? 0 : ev.pid || p.pid; render(); }
     refresh(ev.name);
   });
+  stream.addEventListener("health", (e) => refresh(JSON.parse(e.data).name));
   stream.addEventListener("group", () => refresh());
   stream.addEventListener("reset", () => refresh());
   stream.addEventListener("stats", (e) => {
@@ -263,6 +264,13 @@ function showProcess(name, restartLog = true) {
   } else {
     facts($("p-facts"), [["state", "no such process"]]);
   }
+  api("GET", `/api/v1/processes/${encodeURIComponent(name)}/exits`).then((doc) => {
+    $("p-exits").replaceChildren(...doc.exits.slice().reverse().map((x) => el("li", {
+      text: `${new Date(x.time * 1000).toLocaleString()}  ${x.state}  exit ${x.exitstatus}` +
+        `${x.expected ? "" : " (not expected)"}${x.why ? ` - ${x.why}` : ""}`,
+    })));
+    if (!doc.exits.length) $("p-exits").replaceChildren(el("li", { text: "none yet" }));
+  }).catch(() => $("p-exits").replaceChildren());
   if (restartLog) {
     follow(`/logtail/${encodeURIComponent(name)}/${channel}`, $("p-log"), $("p-follow"));
     api("GET", `/api/v1/processes/${encodeURIComponent(name)}/config`)

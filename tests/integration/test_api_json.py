@@ -195,7 +195,7 @@ def test_openapi_describes_every_route(daemon: Daemon) -> None:
     for path, ops in doc["paths"].items():
         concrete = path.replace("{name}", "web:web_0").replace("{action}", "start")
         for method in ops:
-            if path.endswith("/events"):
+            if path.endswith(("/events", "/shutdown")):  # a stream; the end (tested below)
                 continue  # a stream: tested below
             if method == "get":
                 got, body = get_json(daemon, concrete)
@@ -382,6 +382,12 @@ def test_a_browser_post_needs_the_pages_token(daemon: Daemon) -> None:
     token = page.decode().split('name="corral-token" content="')[1].split('"')[0]
     status, _, _ = request(daemon, "POST", path, b"{}", {**hdrs, "X-Corral-Token": token})
     assert status == 200 and daemon.info("web:web_0")["pid"] != before
+
+
+def test_shutdown_from_the_api(daemon: Daemon) -> None:
+    status, doc = post(daemon, "/api/v1/daemon/shutdown")
+    assert status == 200 and doc == {"ok": True}
+    assert daemon.proc is not None and daemon.proc.wait(30) == 0
 
 
 def test_exits_are_kept_per_process(daemon: Daemon) -> None:

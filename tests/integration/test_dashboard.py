@@ -166,6 +166,10 @@ def test_stop_all_asks_first(site: tuple[Daemon, str], browser: Any) -> None:
     page.click("#stop-all")
     wait_until(lambda: asked, what="the confirmation")
     assert d.info("web:web_0")["statename"] == "RUNNING"  # declined: nothing stopped
+    page.goto(url + "/#/daemon")
+    page.click("#shutdown")
+    wait_until(lambda: len(asked) == 2, what="the shutdown confirmation")
+    assert d.rpc.supervisor.getState()["statename"] == "RUNNING"
     assert problems == []
 
 

@@ -17,6 +17,7 @@ be made to act by another page (4.3's UI acts on GET links).
     POST /api/v1/processes/{name}/clear        clear its log files
     POST /api/v1/all/start|stop|restart        every process (4.3's *AllProcesses results)
     GET  /api/v1/daemon                        version, pid, state, identifier
+    POST /api/v1/daemon/shutdown               supervisor.shutdown
     GET  /api/v1/plan                          ?group=a&group=b: corral.plan
     GET  /api/v1/events                        Server-Sent Events (sse.py)
     GET  /api/v1/openapi.json                  this, described
@@ -192,6 +193,9 @@ class JsonApi:
         wait = _one(query, "wait", "true").lower() not in ("false", "0", "no")
         if len(parts) == 2 and parts[0] == "all":
             return await self._all(parts[1], wait)
+        if parts == ["daemon", "shutdown"]:
+            await self._call("supervisor.shutdown")
+            return json_response(200, {"ok": True})
         if len(parts) != 3 or parts[0] != "processes":
             return _not_found(request.path)
         name, action = parts[1], parts[2]

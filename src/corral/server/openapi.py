@@ -163,6 +163,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {"200": _json({"type": "object"}), **_ERRORS},
         }
     },
+    "/api/v1/daemon/shutdown": {
+        "post": {
+            "summary": "Stop every process and the daemon (supervisor.shutdown; admin)",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": _json({"type": "object"}), **_ERRORS},
+        }
+    },
     "/api/v1/plan": {
         "get": {
             "summary": "What `update` would do (corral.plan); changes nothing",

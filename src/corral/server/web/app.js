@@ -309,6 +309,10 @@ function route() {
 $("filter").addEventListener("input", render);
 $("restart-all").addEventListener("click", () => run("restart", "*"));
 $("stop-all").addEventListener("click", () => { if (confirm("Stop every process?")) run("stop", "*"); });
+$("shutdown").addEventListener("click", async () => {
+  if (!confirm("Stop every process and the daemon?")) return;
+  try { await api("POST", "/api/v1/daemon/shutdown"); say("shutting down"); } catch (e) { say(e.message); }
+});
 for (const b of document.querySelectorAll("#process-view [data-act]")) {
   b.addEventListener("click", () => current && run(b.dataset.act, current));
 }

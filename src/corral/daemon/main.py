@@ -332,6 +332,9 @@ def run(
     for note in notes:
         mainlog.info(note)
     sup.cleanup_auto_logs()
+    from corral.runtime.leftovers import end_leftovers
+
+    end_leftovers(sd.pidfile, sup.server_url, mainlog)  # a killed predecessor's programs
     if not sd.nodaemon:
         mainlog.info("daemonizing the corrald process")
 

@@ -147,7 +147,18 @@ function render() {
     }
     for (const p of members) rows.push(row(p));
   }
+  // keep the keyboard's place: the rows are drawn anew on every update
+  const focused = document.activeElement;
+  const at = focused && focused.closest ? focused.closest("tr[data-name]") : null;
+  const place = at && at.parentElement === $("rows")
+    ? [at.dataset.name, focused.dataset.act || (focused.tagName === "A" ? "a" : "")] : null;
   $("rows").replaceChildren(...rows);
+  if (place) {
+    const again = $("rows").querySelector(`tr[data-name="${CSS.escape(place[0])}"]`);
+    const target = again && (place[1] === "a" ? again.querySelector("td.name a")
+      : place[1] ? again.querySelector(`button[data-act="${place[1]}"]`) : null);
+    if (target) target.focus();
+  }
   const all = [...procs.values()];
   $("counts").textContent =
     `${all.filter((p) => p.statename === "RUNNING").length} of ${all.length} running`;

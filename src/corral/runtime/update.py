@@ -35,6 +35,7 @@ from corral.runtime.transitions import Ev
 from corral.wire.states import ProcessState
 
 if TYPE_CHECKING:
+    from corral.runtime.group import Group
     from corral.runtime.process import Process
     from corral.runtime.supervisor import Supervisor
 
@@ -54,6 +55,14 @@ async def _stop_all(sup: Supervisor, procs: list[Process]) -> None:
         if proc.state != ProcessState.STOPPING:
             proc.handle(Ev.STOP)
     await wait_stopped(sup, procs, 2.0, "waiting for {} to stop")
+
+
+def _drop(sup: Supervisor, group: Group, procs: list[Process]) -> None:
+    """Stopped processes out of their group (update removed them, or scale)."""
+    for proc in procs:
+        group.remove(proc)
+        sup.held.discard(proc.namespec)
+        proc.close()
 
 
 async def carry_out(sup: Supervisor, steps: list[Step]) -> list[Outcome]:
@@ -124,10 +133,7 @@ async def _change_group(sup: Supervisor, name: str, group_steps: list[Step]) -> 
     removed = by_action.get(STOP, [])
     restarted = [p for p in by_action.get(RESTART, []) if runs(p)]
     await _stop_all(sup, removed + restarted)
-    for proc in removed:
-        group.remove(proc)
-        sup.held.discard(proc.namespec)
-        proc.close()
+    _drop(sup, group, removed)
     changes = {s.process: s for s in group_steps if s.action in (APPLY, RESTART) and s.process}
     for pname, step in changes.items():
         proc = group.process(pname)
@@ -190,10 +196,7 @@ async def scale_group(sup: Supervisor, name: str, count: int) -> list[Outcome]:
     steps = [Step(name, p.name, STOP, why) for p in removed]
     steps += [Step(name, p.name, START, why) for p in new]
     await _stop_all(sup, removed)
-    for proc in removed:
-        group.remove(proc)
-        sup.held.discard(proc.namespec)
-        proc.close()
+    _drop(sup, group, removed)
     added = [sup.new_process(name, pconf) for pconf in new]
     for proc in added:
         group.add(proc)

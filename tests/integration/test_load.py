@@ -4,6 +4,7 @@ daemon's fd count and RSS stay flat. `pytest -m soak` keeps it up for 30 minutes
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -51,9 +52,10 @@ def _rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def _calls(sock: str, n: int, failures: list[str]) -> None:
+def _calls(sock: str, n: int, failures: list[str], took: list[float]) -> None:
     rpc: Any = rpc_proxy(sock)
     for i in range(n):
+        t0 = time.perf_counter()
         try:
             if i % 3 == 0:
                 assert len(rpc.supervisor.getAllProcessInfo()) == 40
@@ -63,15 +65,21 @@ def _calls(sock: str, n: int, failures: list[str]) -> None:
                 rpc.supervisor.getState()
         except Exception as e:
             failures.append(repr(e))
+        took.append(time.perf_counter() - t0)
 
 
-def _everything_at_once(tmp_path: Path, rpcs: int, lines: int, rounds: int) -> None:
+def _everything_at_once(
+    tmp_path: Path, rpcs: int, lines: int, *, rounds: int = 1, minutes: float = 0
+) -> dict[str, Any]:
+    """Rounds of the load on one daemon: `rounds` of them, or as many as fit in `minutes`.
+    Returns the run's figures (the soak prints them)."""
     d = Daemon(tmp_path, _config(tmp_path, lines)).start(wait=False)
     wait_until(lambda: _answers(d), timeout=20, what="corrald")
     try:
         assert d.proc is not None
         pid = d.proc.pid
         failures: list[str] = []
+        took: list[float] = []
         # a first round without the load: the writers' log files are open from here on (they
         # stay open across restarts), the code paths are warm; then the baseline
         d.rpc.supervisor.startProcessGroup("writer", True)
@@ -79,13 +87,16 @@ def _everything_at_once(tmp_path: Path, rpcs: int, lines: int, rounds: int) -> N
         d.rpc.supervisor.stopProcessGroup("writer")
         for i in range(20):
             d.rpc.supervisor.clearProcessLogs(f"writer:writer_{i:02d}")
-        _calls(d.sock, 300, failures)
+        _calls(d.sock, 300, failures, [])
         fds, rss = _fds(pid), _rss_kib(pid)
-        for _ in range(rounds):
+        samples: list[tuple[int, int]] = []
+        started = time.monotonic()
+        done = 0
+        while done < rounds or time.monotonic() - started < minutes * 60:
             d.rpc.supervisor.startProcessGroup("writer", False)
             with ThreadPoolExecutor(50) as pool:
                 for _ in range(50):
-                    pool.submit(_calls, d.sock, rpcs // 50, failures)
+                    pool.submit(_calls, d.sock, rpcs // 50, failures, took)
             _all_written(tmp_path, lines)
             for i in range(20):
                 log = tmp_path / f"writer_{i:02d}.log"
@@ -94,12 +105,31 @@ def _everything_at_once(tmp_path: Path, rpcs: int, lines: int, rounds: int) -> N
             d.rpc.supervisor.stopProcessGroup("writer")
             for i in range(20):
                 d.rpc.supervisor.clearProcessLogs(f"writer:writer_{i:02d}")  # the next round's
+            done += 1
+            samples.append((_fds(pid), _rss_kib(pid)))
         assert failures == []
-        assert _fds(pid) <= fds + 10, "fds grew"
-        assert _rss_kib(pid) - rss < 16 * 1024, "RSS grew"
+        assert max(f for f, _ in samples) <= fds + 10, f"fds grew: {fds} -> {samples}"
+        # flat: past the first rounds (allocator high-water marks), no round adds memory
+        settled = samples[min(2, len(samples) - 1)][1]
+        assert samples[-1][1] - rss < 16 * 1024, f"RSS grew: {rss} -> {samples}"
+        assert samples[-1][1] - settled < 4 * 1024, f"RSS crept: {samples}"
         crashers = [i for i in d.rpc.supervisor.getAllProcessInfo() if i["group"] == "crash"]
         assert len(crashers) == 20 and all(i["statename"] != "FATAL" for i in crashers)
+        spawns = sum(1 for line in d.log().splitlines() if "spawned: 'crash_" in line)
         assert "Traceback" not in d.log()
+        took.sort()
+        return {
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "rounds": done,
+            "rpcs": len(took),
+            "failed": len(failures),
+            "rpc_p50_ms": round(took[len(took) // 2] * 1000, 2),
+            "rpc_p99_ms": round(took[int(len(took) * 0.99)] * 1000, 2),
+            "lines_checked": done * 20 * lines,
+            "crash_spawns": spawns,
+            "fds": [fds, samples[-1][0], max(f for f, _ in samples)],
+            "rss_kib": [rss, samples[-1][1], max(r for _, r in samples)],
+        }
     finally:
         d.cleanup()
 
@@ -119,11 +149,15 @@ def _answers(d: Daemon) -> bool:
 
 
 def test_10000_rpcs_while_programs_crash_and_write(tmp_path: Path) -> None:
-    _everything_at_once(tmp_path, 10_000, 20_000, 1)
+    _everything_at_once(tmp_path, 10_000, 20_000)
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(45 * 60)
 def test_soak(tmp_path: Path) -> None:
-    deadline = time.monotonic() + 30 * 60
-    while time.monotonic() < deadline:
-        _everything_at_once(tmp_path, 10_000, 20_000, 3)
+    """One daemon under the load for 30 minutes; the figures go to docs/benchmarks.md."""
+    figures = _everything_at_once(tmp_path, 10_000, 20_000, minutes=30)
+    print("soak:", json.dumps(figures))
+    report = os.environ.get("CORRAL_SOAK_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(figures, indent=1) + "\n")

@@ -7,6 +7,7 @@ to them. No consumer besides a plain log file keeps the zero-copy path of `Outpu
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -122,7 +123,8 @@ class OutputRouter:
             try:
                 sink = RotatingFile(path, ch.maxbytes, ch.backups)
             except OSError as e:
-                raise SpawnFailure(f"can't open log file {path}: {e.strerror}") from None
+                kind = "fds" if e.errno in (errno.EMFILE, errno.ENFILE) else "spawn"
+                raise SpawnFailure(f"can't open log file {path}: {e.strerror}", kind) from None
             if channel == "stdout":
                 proc.stdout_sink = sink
             else:

@@ -323,6 +323,8 @@ class Process:
                 self.watch.child_gone()
             self.spawnerr = outcome.message
             self.sup.log.info(f"spawnerr: {outcome.message}")
+            if outcome.kind == "fds" and not self._pumps:  # refused for want of fds: hold none
+                self.close_logs()
             self.handle(Ev.SPAWN_FAILED)
             return
         self.pid = outcome.pid
@@ -487,6 +489,10 @@ class Process:
         for pump in self._pumps:
             pump.close()
         self._pumps = []
+        self.close_logs()
+
+    def close_logs(self) -> None:
         for sink in (self.stdout_sink, self.stderr_sink):
             if sink is not None:
                 sink.close()
+        self.stdout_sink = self.stderr_sink = None

@@ -38,6 +38,7 @@ import fcntl
 import os
 import pwd
 import re
+import resource
 import shlex
 import signal
 import stat
@@ -67,7 +68,7 @@ class SpawnFailure(Exception):
     def __init__(self, message: str, kind: str = "spawn") -> None:
         super().__init__(message)
         self.message = message
-        self.kind = kind  # 'nofile' | 'notexec' | 'spawn' | 'envfile'
+        self.kind = kind  # 'nofile' | 'notexec' | 'spawn' | 'envfile' | 'fds'
 
 
 def split_command(command: str) -> list[str]:
@@ -225,6 +226,16 @@ class ReapGate:
 reap_gate = ReapGate()
 _sealed = False
 
+# Programs may not take the daemon's last fds: with none left, no client could connect to
+# stop one (accept() would fail for as long as they run). The kernel hands out the lowest
+# free fd, so a pipe numbered at or above the ceiling means at most FD_RESERVE are free.
+FD_RESERVE = 16
+
+
+def _fd_ceiling() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return (1 << 30) if soft == resource.RLIM_INFINITY else soft - FD_RESERVE
+
 
 def seal_inherited_fds() -> None:
     """Make every descriptor above 2 close-on-exec: a daemon may be started holding
@@ -285,8 +296,16 @@ def spawn(
         for opened in fds:
             os.close(opened)
         if e.errno in (errno.EMFILE, errno.ENFILE):
-            raise SpawnFailure(f"too many open files to spawn {cfg.name!r}") from None
+            raise SpawnFailure(f"too many open files to spawn {cfg.name!r}", "fds") from None
         raise SpawnFailure(f"unknown error making dispatchers for {cfg.name!r}: {e}") from None
+    if max(fds, default=0) >= _fd_ceiling():
+        for opened in fds:
+            os.close(opened)
+        raise SpawnFailure(
+            f"too many open files to spawn {cfg.name!r} (the last {FD_RESERVE} are kept for"
+            " control connections)",
+            "fds",
+        )
 
     # (parent fd, child fd), in the order the child applies them
     moves = [(child_stdin, 0), (out_w, 1), (err_w, 2)]
@@ -409,7 +428,7 @@ def _describe_failure(e: OSError, cfg: ProcessConfig, filename: str, program: st
     if e.errno == errno.EAGAIN:
         return f"Too many processes in process table to spawn {cfg.name!r}"
     if e.errno in (errno.EMFILE, errno.ENFILE):
-        return f"too many open files to spawn {cfg.name!r}"
+        return f"too many open files to spawn {cfg.name!r}"  # the child ran out: its limit
     if e.filename != filename:
         # Before exec, in the child (Popen names the directory or nothing): chdir comes
         # first, then setgroups/setgid/setuid, which fail with EPERM and chdir never does.

@@ -428,7 +428,7 @@ def _describe_failure(e: OSError, cfg: ProcessConfig, filename: str, program: st
     if e.errno == errno.EAGAIN:
         return f"Too many processes in process table to spawn {cfg.name!r}"
     if e.errno in (errno.EMFILE, errno.ENFILE):
-        return f"too many open files to spawn {cfg.name!r}"  # the child ran out: its limit
+        return f"too many open files to spawn {cfg.name!r}"
     if e.filename != filename:
         # Before exec, in the child (Popen names the directory or nothing): chdir comes
         # first, then setgroups/setgid/setuid, which fail with EPERM and chdir never does.

@@ -129,6 +129,7 @@ def _everything_at_once(
             "crash_spawns": spawns,
             "fds": [fds, samples[-1][0], max(f for f, _ in samples)],
             "rss_kib": [rss, samples[-1][1], max(r for _, r in samples)],
+            "rss_kib_rounds": [r for _, r in samples],
         }
     finally:
         d.cleanup()

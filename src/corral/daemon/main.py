@@ -323,6 +323,9 @@ def run(
         os.umask(sd.umask)
         if sd.directory:
             os.chdir(sd.directory)
+    from corral.daemon import heap
+
+    heap.tune()  # output moves through big short-lived buffers: keep them off mmap
     sup = Supervisor(config, mainlog, overrides=overrides)
     sup.output.configure_console()  # before the first line, so every line is on it
     if root_note:

@@ -48,6 +48,9 @@ _READ_BUF = bytearray(CHUNK)
 _READ_VIEW = memoryview(_READ_BUF)
 _READ_INTO = [_READ_BUF]
 _BIG_PIPE = 1024 * 1024
+_PIPE_SIZE = 64 * 1024  # Linux's default
+# How long a busy pipe's output may wait so that it is read in larger pieces (_on_readable)
+COALESCE = 0.005
 # What drain() may still read while a sink holds bytes: a full pipe's worth, what the
 # child wrote before it exited.
 _DRAIN_HELD_MAX = _BIG_PIPE
@@ -216,6 +219,9 @@ class OutputPump:
         self._eof = False
         self._closed = False
         self._grown = False
+        self._pipe_size = _PIPE_SIZE
+        self._woken = 0.0  # loop time of the last wake-up by the selector
+        self._tick: asyncio.TimerHandle | None = None  # the timer reading a busy pipe
         self.spliced = 0  # bytes moved by splice(2), for tests and the curious
         self.taken = 0  # every byte read from the pipe (spliced or not), for /metrics
         os.set_blocking(fd, False)
@@ -249,7 +255,7 @@ class OutputPump:
 
     def start(self) -> None:
         self._started = True
-        if self._reading or self._closed or self._eof or self._held_by:
+        if self._reading or self._tick or self._closed or self._eof or self._held_by:
             return
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
@@ -261,11 +267,17 @@ class OutputPump:
             self._reading = False
             self._loop.remove_reader(self._fd)
 
+    def _stop_ticking(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
     def close(self) -> None:
         """Stop reading and close the pipe (idempotent). Does not call on_eof."""
         if self._closed:
             return
         self._stop_reading()
+        self._stop_ticking()
         self._closed = True
         if self._on_end is not None:
             self._on_end()
@@ -322,16 +334,51 @@ class OutputPump:
             if self._held_by:
                 budget -= n
 
-    def _on_readable(self) -> None:
-        # A fast writer refills the pipe while we work: take a few chunks per wake-up, but
-        # not unboundedly, so one chatty child cannot starve the others.
+    def _take(self) -> int:
+        """Read what the pipe holds: the bytes taken, or -1 when it kept refilling."""
+        # A fast writer refills the pipe while we work: take a few chunks, but not
+        # unboundedly, so one chatty child cannot starve the others.
+        total = 0
         for _ in range(_CHUNKS_PER_WAKEUP):
             n = self._pump_once()
+            total += n
             # less than asked for: the pipe is empty now, and another read would only
             # say EAGAIN (a system call and an exception per wake-up, for nothing)
             if not n or self._held_by or n < CHUNK:
-                return
+                return total
         self._grow_pipe()
+        return -1
+
+    def _on_readable(self) -> None:
+        total = self._take()
+        if total <= 0 or self._held_by or self._eof or self._closed:
+            return
+        # A child that writes a line at a time wakes us for every few lines, and most of
+        # the cost of a read is the wake-up, not the bytes. Woken twice within COALESCE,
+        # the pipe is read on a timer instead until it goes quiet: each read then takes
+        # COALESCE's worth of output (a line waits at most that long).
+        assert self._loop is not None
+        now = self._loop.time()
+        last, self._woken = self._woken, now
+        if now - last < COALESCE and total < self._pipe_size // 2:
+            self._stop_reading()
+            self._tick = self._loop.call_later(COALESCE, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        if self._closed or self._eof or self._held_by:
+            return  # a release of the hold starts reading again
+        total = self._take()
+        if self._closed or self._eof or self._held_by or self._reading:
+            return  # (reading: a hold was released during the read, which started it)
+        if 0 < total < self._pipe_size // 2:
+            assert self._loop is not None
+            self._tick = self._loop.call_later(COALESCE, self._on_tick)
+            return
+        # quiet now, or writing faster than the timer reads: back to reading at once (where
+        # a writer that keeps the pipe full gets a bigger one)
+        self._woken = 0.0
+        self.start()
 
     def _grow_pipe(self) -> None:
         """A child that keeps the pipe full gets a bigger one: fewer wake-ups per MB."""
@@ -339,7 +386,7 @@ class OutputPump:
             return
         self._grown = True
         try:
-            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _BIG_PIPE)
+            self._pipe_size = fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _BIG_PIPE)
         except (OSError, AttributeError):
             pass  # over the user's pipe-buffer quota, or not Linux: the default pipe works
 

@@ -111,13 +111,13 @@ class _Target:
         if self._queue:
             parts, self._queue = self._queue, []
             self._queued = 0
-            if self.file is not None and len(parts) > 1:
+            if self.file is not None:
                 try:
                     self.file.write_parts(parts)
                 except OSError:
                     self.broken = True  # the reader is gone for good (EPIPE, EIO)
                 return
-            self._put(bytes(parts[0]) if len(parts) == 1 else b"".join(parts))
+            self._put(b"".join(parts))
 
     def _flush_soon(self) -> None:
         self._flush_handle = None
@@ -291,9 +291,12 @@ class Console:
             target.write_parts((memoryview(buf)[: end + 1],), end + 1)
             return
         prefix = self._prefix(sink.name, target, _SEP)
-        # every newline gets the prefix after it; the one after the last newline is cut off
-        body = buf[:end].replace(b"\n", b"\n" + prefix)
-        target.write_parts((prefix, body, b"\n"), len(prefix) + len(body) + 1)
+        # every newline gets the prefix after it; what follows the last one (its prefix, and
+        # the start of a line that is not whole yet) is cut off by a view, not a copy.
+        # (bytes.count would find the cut too, but it walks the bytes one at a time.)
+        body = buf.replace(b"\n", b"\n" + prefix)
+        size = body.rfind(b"\n") + 1
+        target.write_parts((prefix, memoryview(body)[:size]), len(prefix) + size)
 
     def accepting(self, target: _Target) -> bool:
         """May a program send more now? (False: hold it until `when_writable`.) What waits

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import itertools
 import os
 import re
 import select
@@ -34,7 +35,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 from corral.logs.sink import Dropped, Resume
 
@@ -202,10 +203,15 @@ class Outlet:
         """Send or hold all of `data`; False when some of `owner`'s bytes are held."""
         if not data:
             return owner not in self._held
+        return self.write_parts(owner, (data,))
+
+    def write_parts(self, owner: Hashable, parts: Sequence[bytes | memoryview]) -> bool:
+        """`write` of the parts joined, without joining them: one writev(2) when nothing is
+        held, and what the target does not take is held part by part (the console's lines
+        of many programs, up to a megabyte an iteration, are never copied again here)."""
         if self._queue and self._watch_loop is None:
             self._flush()  # held while no loop ran: nothing was watching
-        # a bytearray could change under a held view
-        view = memoryview(data if isinstance(data, bytes) else bytes(data))
+        sent = 0
         if not self._queue:
             if self._fd < 0 and self._timer is None:
                 try:
@@ -213,35 +219,27 @@ class Outlet:
                 except OSError:
                     pass  # held, and tried again on the timer
             if self._fd >= 0:
-                n = self._send(view)
-                if n == len(view):
+                sent = self._send(parts)
+                if sent == sum(map(len, parts)):
                     return True
-                view = view[n:]
-        self._queue.append((owner, view))
-        self._held[owner] = self._held.get(owner, 0) + len(view)
+        held = self._held.get(owner, 0)
+        for part in parts:
+            size = len(part)
+            if sent >= size:
+                sent -= size
+                continue
+            view = memoryview(part)
+            if not view.readonly:
+                view = memoryview(bytes(view))  # a bytearray could change under a held view
+            view = view[sent:] if sent else view
+            sent = 0
+            self._queue.append((owner, view))
+            held += len(view)
+        if not held:
+            return True  # nothing of this owner's waits (empty parts)
+        self._held[owner] = held
         self._arm()
         return False
-
-    def write_parts(self, owner: Hashable, parts: list[bytes | memoryview]) -> bool:
-        """`write` of the parts joined, in one writev(2) when nothing is held: no copy of
-        them into one buffer first (the console's lines of many programs)."""
-        if self._queue or self._fd < 0 or self._sock is not None or len(parts) > _IOV_MAX:
-            return self.write(owner, b"".join(parts))
-        if self._watch_loop is None and self._queue:
-            self._flush()
-        try:
-            n = os.writev(self._fd, parts)
-        except BlockingIOError:
-            n = 0
-        except BrokenPipeError:
-            if not self._named_fifo:
-                raise
-            self._detach()  # the reader went away: wait for the next one
-            n = 0
-        total = sum(map(len, parts))
-        if n == total:
-            return True
-        return self.write(owner, b"".join(parts)[n:])  # the rest is held as usual
 
     def when_writable(self, owner: Hashable, callback: Resume) -> None:
         if owner not in self._held:
@@ -249,13 +247,17 @@ class Outlet:
         else:
             self._waiters.append((owner, callback))
 
-    def _send(self, data: bytes | memoryview) -> int:
-        """One non-blocking write: bytes taken (0 when the target is full or the fifo has
-        lost its reader). OSError for a failure that loses the bytes."""
+    def _send(self, parts: Sequence[bytes | memoryview]) -> int:
+        """One non-blocking write of up to _IOV_MAX parts: bytes taken (0 when the target
+        is full or the fifo has lost its reader). OSError for a failure that loses them."""
+        if len(parts) > _IOV_MAX:
+            parts = parts[:_IOV_MAX]
         try:
             if self._sock is not None:
-                return self._sock.send(data, socket.MSG_DONTWAIT)
-            return os.write(self._fd, data)
+                return self._sock.sendmsg(parts, (), socket.MSG_DONTWAIT)
+            if len(parts) == 1:
+                return os.write(self._fd, parts[0])
+            return os.writev(self._fd, parts)
         except BlockingIOError:
             return 0
         except BrokenPipeError:
@@ -270,22 +272,30 @@ class Outlet:
                 self._try_open()  # no loop to run the timer: try whenever we are called
             except OSError:
                 pass
-        while self._queue and self._fd >= 0:
-            owner, view = self._queue[0]
+        queue = self._queue
+        while queue and self._fd >= 0:
+            views = [view for _, view in itertools.islice(queue, _IOV_MAX)]
             try:
-                n = self._send(view)
+                n = self._send(views)
             except OSError as exc:
                 self._drop_all(exc)
                 return
             if n <= 0:
                 break
-            self._held[owner] -= n
-            if not self._held[owner]:
-                del self._held[owner]
-            if n < len(view):
-                self._queue[0] = (owner, view[n:])
-                break
-            self._queue.popleft()
+            whole = n == sum(map(len, views))
+            while n > 0:
+                owner, view = queue[0]
+                take = min(n, len(view))
+                n -= take
+                self._held[owner] -= take
+                if not self._held[owner]:
+                    del self._held[owner]
+                if take < len(view):
+                    queue[0] = (owner, view[take:])
+                else:
+                    queue.popleft()
+            if not whole:
+                break  # the target is full: the writer callback goes on
         if self._queue:
             self._arm()
         else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 
 from corral.logs import outlet as outlets
 from corral.logs.sink import Resume
@@ -182,7 +183,7 @@ class RotatingFile:
         self._maybe_rotate()
         return True
 
-    def write_parts(self, parts: list[bytes | memoryview]) -> bool:
+    def write_parts(self, parts: Sequence[bytes | memoryview]) -> bool:
         """`write(b"".join(parts))`, without the join when the target is not a file."""
         if self._outlet is not None:
             self._ensure_open()

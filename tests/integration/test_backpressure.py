@@ -5,11 +5,14 @@ program's output is missing or out of order."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import re
 import statistics
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -27,6 +30,24 @@ def blocked_in_write(pid: int) -> bool:
         return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write")
     except OSError:
         return False
+
+
+def pipe_bytes(fd: int) -> tuple[int, int]:
+    """(bytes held, capacity) of the pipe whose read end is `fd`."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    return buf[0], fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+
+
+def held_back(pid: int, fd: int) -> bool:
+    """Is the program blocked in write because the daemon holds it back? The program blocks
+    for a moment whenever it fills its pipe faster than the daemon reads it; held back, it
+    stays blocked while the daemon's stdout (read end `fd`), nearly full, does not move."""
+    held, size = pipe_bytes(fd)
+    if held < size * 3 // 4 or not blocked_in_write(pid):
+        return False
+    time.sleep(0.3)
+    return pipe_bytes(fd)[0] == held and blocked_in_write(pid)
 
 
 class Drain(threading.Thread):
@@ -85,7 +106,7 @@ def test_an_unread_stdout_pipe_blocks_only_the_program_writing_to_it(tmp_path: P
     try:
         wait_until(d._answers, timeout=15, what="corrald to answer")
         pid = wait_until(lambda: d.info("blocked")["pid"], what="blocked to run")
-        wait_until(lambda: blocked_in_write(pid), timeout=30, what="blocked to block in write")
+        wait_until(lambda: held_back(pid, r), timeout=30, what="blocked to be held back")
 
         # the daemon answers at once while the program is blocked
         times = []

@@ -78,7 +78,10 @@ async def wait_for(predicate: object, timeout: float = 20.0, what: str = "condit
 
 def blocked_in_write(pid: int) -> bool:
     """Is `pid` asleep in a write to a full pipe (pipe_write, anon_pipe_write)?"""
-    return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write")
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write")
+    except OSError:
+        return False  # it has exited
 
 
 def test_the_sinks_are_sinks() -> None:
@@ -293,8 +296,9 @@ def test_drain_at_exit_reads_one_pipe_more_while_held_then_the_rest_later() -> N
         ended = loop.create_future()
         pump = OutputPump(child_r, sink, on_eof=lambda: ended.set_result(None))
         pump.start()
+        # held by the sink, not only between two reads of a busy pipe
         await wait_for(
-            lambda: blocked_in_write(proc.pid),
+            lambda: pump.held and blocked_in_write(proc.pid),
             what="the child to block in write",
         )
         pump.drain()  # what the reaper does at exit: bounded while the sink holds
@@ -443,3 +447,57 @@ def test_dev_stdout_that_is_a_socket_is_written(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert got.startswith(b"via the socket\n")
     assert got.endswith(b" INFO echo too\n")
+
+
+def test_parts_a_pipe_does_not_take_are_held_in_order_and_a_bytearray_is_copied() -> None:
+    async def main() -> tuple[bytes, int]:
+        r, w = pipe_nonblocking_reader()
+        rf = RotatingFile(fd_path(w), 0, 0)
+        other = RotatingFile(f"/dev/fd/{w}", 0, 0)  # a second owner of the same outlet
+        big = random.Random(2).randbytes(PIPE_MAX + 300_000)
+        mutable = bytearray(b"before\n")
+        parts = [b"head\n", memoryview(big)[100:], mutable, b"", b"tail\n"]
+        assert rf.write_parts(parts) is False  # more than the pipe: the rest is held
+        held = rf.pending
+        mutable[:] = b"AFTER!\n"  # the caller may reuse its buffer once write_parts returns
+        assert other.write_parts([b"other\n"]) is False  # queued behind, not mixed in
+        assert other.pending == 6
+        got = await read_until(r, lambda g: g.endswith(b"other\n"))
+        assert rf.pending == 0 and other.pending == 0
+        rf.close()
+        other.close()
+        os.close(r)
+        os.close(w)
+        return got, held
+
+    got, held = asyncio.run(main())
+    big = random.Random(2).randbytes(PIPE_MAX + 300_000)
+    assert got == b"head\n" + big[100:] + b"before\n" + b"tail\n" + b"other\n"
+    assert 0 < held < len(got)
+
+
+def test_parts_to_a_socket_are_sent_in_order_when_it_fills(tmp_path: Path) -> None:
+    code = (
+        "import asyncio\n"
+        "from corral.logs.rotating import RotatingFile\n"
+        "async def main():\n"
+        "    rf = RotatingFile('/dev/stdout', 0, 0)\n"
+        "    parts = [b'%06d\\n' % i * 1000 for i in range(300)]\n"  # 2.1 MB in 300 parts
+        "    rf.write_parts(parts)\n"
+        "    done = asyncio.get_running_loop().create_future()\n"
+        "    rf.when_writable(lambda d: done.set_result(d))\n"
+        "    assert await done is None\n"
+        "    rf.close()\n"
+        "asyncio.run(main())\n"
+    )
+    a, b = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=b, env=env)
+    b.close()
+    a.settimeout(30)
+    got = bytearray()
+    while chunk := a.recv(65536):
+        got += chunk
+    a.close()
+    assert proc.wait(30) == 0
+    assert bytes(got) == b"".join(b"%06d\n" % i * 1000 for i in range(300))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.logs import capture
 from corral.logs.capture import (
     BEGIN_TOKEN,
     END_TOKEN,
@@ -22,6 +23,7 @@ from corral.logs.capture import (
     strip_ansi,
 )
 from corral.logs.rotating import RotatingFile
+from corral.logs.sink import CallbackSink
 
 BIG = 20 * 1024 * 1024
 WRITER = (
@@ -319,3 +321,79 @@ def test_retarget_moves_a_running_pipe_to_new_consumers(tmp_path: Path) -> None:
     assert (tmp_path / "old.log").read_bytes() == b"before\n"
     assert (tmp_path / "new.log").read_bytes() == b"after\n"
     assert ended == ["old", "new"]
+
+
+async def _two_quick_lines(w: int, chunks: list[bytes]) -> None:
+    """Wake the pump twice within COALESCE: it reads the pipe on its timer from then on."""
+    os.write(w, b"1\n")
+    await _until(lambda: len(chunks) == 1)
+    os.write(w, b"2\n")
+    await _until(lambda: len(chunks) == 2)
+
+
+async def _until(cond: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():  # type: ignore[operator]
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def test_a_busy_pipe_is_read_in_larger_pieces_then_at_once_when_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a long window, so that nothing here depends on how fast the machine is
+    monkeypatch.setattr(capture, "COALESCE", 0.5)
+
+    async def main() -> list[bytes]:
+        r, w = os.pipe()
+        chunks: list[bytes] = []
+        pump = OutputPump(r, CallbackSink(chunks.append), on_eof=lambda: None)
+        pump.start()
+        await _two_quick_lines(w, chunks)
+        # each of these would be a read of its own on the selector (the loop runs between
+        # them and the fd is readable); on the timer they wait and come in one or two reads
+        for i in range(10):
+            os.write(w, b"line %d\n" % i)
+            await asyncio.sleep(0.01)
+        await _until(lambda: b"".join(chunks).endswith(b"line 9\n"))
+        assert len(chunks) - 2 <= 3, chunks
+        # a timer read that finds the pipe empty goes back to the selector: a lone line
+        # is then read while the loop runs, not a window later
+        await asyncio.sleep(1.2)
+        before = len(chunks)
+        os.write(w, b"alone\n")
+        await asyncio.sleep(0.05)
+        assert chunks[before:] == [b"alone\n"]
+        pump.close()
+        os.close(w)
+        return chunks
+
+    got = asyncio.run(main())
+    assert b"".join(got) == b"1\n2\n" + b"".join(b"line %d\n" % i for i in range(10)) + b"alone\n"
+
+
+def test_closing_a_pump_read_on_its_timer_cancels_the_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(capture, "COALESCE", 0.2)
+
+    async def main() -> tuple[list[bytes], list[object]]:
+        loop = asyncio.get_running_loop()
+        errors: list[object] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        r, w = os.pipe()
+        chunks: list[bytes] = []
+        ended: list[bool] = []
+        pump = OutputPump(r, CallbackSink(chunks.append), on_eof=lambda: ended.append(True))
+        pump.start()
+        await _two_quick_lines(w, chunks)
+        os.write(w, b"never read\n")
+        pump.close()  # while the timer is pending
+        await asyncio.sleep(0.5)
+        os.close(w)
+        return chunks, errors + ended
+
+    chunks, problems = asyncio.run(main())
+    assert chunks == [b"1\n", b"2\n"]
+    assert problems == []

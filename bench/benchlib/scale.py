@@ -57,10 +57,13 @@ class ScaleParams:
         return max(self.scales) + 200
 
 
-def spawn_floor(n: int, fds_per_child: int = 0) -> float:
+def spawn_floor(n: int, fds_per_child: int = 0, log_dir: str = "") -> float:
     """Seconds of a bare os.posix_spawn loop of n idle programs, in a fresh interpreter;
-    with fds_per_child, from a parent whose fd table grows as a daemon's (spawnfloor.py)."""
+    with fds_per_child, from a parent whose fd table grows as a daemon's; with log_dir,
+    making each child's pipe and log file there as well (spawnfloor.py)."""
     fds = ["--fds-per-child", str(fds_per_child)] if fds_per_child else []
+    if log_dir:
+        fds = ["--log-dir", log_dir]
     script, idle = os.path.join(PROGRAMS, "spawnfloor.py"), os.path.join(PROGRAMS, "idle.sh")
     res = subprocess.run(
         [sys.executable, "-I", script, *fds, str(n), idle],

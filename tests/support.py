@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,6 +125,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    """The openssl command (Debian's openssl package): how the tests make certificates."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command (Debian's openssl) is needed to make test certificates")
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def self_signed(d: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key, made in d."""
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout", "self.key", "-out", "self.pem", cwd=d,
+    )  # fmt: skip
+    return d / "self.pem", d / "self.key"
 
 
 def prog(name: str, command: str, **opts: object) -> str:

@@ -111,7 +111,7 @@ def test_tls_can_be_given_back_to_asyncio(tmp_path: Path) -> None:
         import corral.daemon
         assert "ssl" not in sys.modules, "asyncio brought ssl in"
         import asyncio
-        from corral.daemon.lean import asyncio_ssl
+        from corral.runtime.lean import asyncio_ssl
         ssl = asyncio_ssl()
 
         async def main():

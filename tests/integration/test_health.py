@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support import Daemon, free_port, prog, wait_until
+from tests.support import Daemon, free_port, prog, self_signed, wait_until
 
 PY = sys.executable
 ACTOR = Path(__file__).resolve().parents[1] / "fixtures" / "programs" / "ready_actor.py"
@@ -61,6 +61,28 @@ def test_a_server_answering_500_is_restarted(daemon, tmp_path: Path) -> None:
         what="web running again with a new pid",
     )
     assert corral_info(d, "web")["restarts"] == 1
+
+
+def test_an_https_server_with_a_self_signed_certificate_is_probed(daemon, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port, sick = free_port(), tmp_path / "sick"
+    url = f"https://127.0.0.1:{port}/health"
+    d = daemon(
+        prog(
+            "web",
+            actor("--http", port, "--sick", sick, "--tls", f"{cert},{key}"),
+            ready_check=url,
+            ready_interval=0.1,
+            health_check=url,
+            health_interval=0.2,
+            health_retries=2,
+        )
+    )
+    d.wait_log("success: web entered RUNNING state, ready (https)", timeout=20)
+    wait_until(lambda: corral_info(d, "web")["health"] == "healthy", timeout=20, what="healthy")
+    assert corral_info(d, "web")["health_detail"] == "answered 200"
+    sick.touch()
+    d.wait_log(f"unhealthy: web: {url} answered 500 (2 in a row); restarting", timeout=20)
 
 
 def test_health_action_stop_leaves_it_stopped(daemon, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ certificates made here by the openssl command: corralctl verifies the server aga
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -14,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Daemon, env_for_children, free_port, wait_until
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+from tests.support import Daemon, env_for_children, free_port, openssl, wait_until
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl command (Debian's openssl) is needed to make test certificates")
     d = tmp_path_factory.mktemp("certs")
     openssl(
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",

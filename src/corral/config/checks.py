@@ -1,7 +1,7 @@
 """The check forms of ready_check and health_check, parsed once when the config is read.
 
 notify, fd:N and log:REGEX are signals from the program itself (readiness only); tcp,
-http and exec are probes corrald runs (readiness or health).
+http, https and exec are probes corrald runs (readiness or health).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-CheckKind = Literal["notify", "fd", "log", "tcp", "http", "exec"]
-_FORMS = "notify, fd:N, log:REGEX, tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND"
+CheckKind = Literal["notify", "fd", "log", "tcp", "http", "https", "exec"]
+_PROBES = "tcp:HOST:PORT, http(s)://HOST:PORT/PATH or exec:COMMAND"
+_FORMS = f"notify, fd:N, log:REGEX, {_PROBES}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +50,15 @@ def _tcp(value: str, rest: str) -> Check:
     return Check("tcp", value, host=host, port=_port(port, value))
 
 
-def _http(value: str) -> Check:
+def _http(value: str, kind: Literal["http", "https"]) -> Check:
     parts = urlsplit(value)
     if not parts.hostname:
-        raise ValueError(f"http check needs a host: {value!r}")
+        raise ValueError(f"{kind} check needs a host: {value!r}")
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if kind == "https" else 80)
     except ValueError:
         raise ValueError(f"bad port in {value!r}") from None
-    return Check("http", value, host=parts.hostname, port=port, url=value)
+    return Check(kind, value, host=parts.hostname, port=port, url=value)
 
 
 def parse_check(value: str, *, probes_only: bool = False) -> Check:
@@ -65,10 +66,7 @@ def parse_check(value: str, *, probes_only: bool = False) -> Check:
     kind, _, rest = value.partition(":")
     kind = kind.lower()
     if probes_only and kind in ("notify", "fd", "log"):
-        raise ValueError(
-            "health_check must be tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND, "
-            f"not {value!r}"
-        )
+        raise ValueError(f"health_check must be {_PROBES}, not {value!r}")
     if value.lower() == "notify":
         return Check("notify", value)
     if kind == "fd":
@@ -89,13 +87,11 @@ def parse_check(value: str, *, probes_only: bool = False) -> Check:
         return Check("log", value, pattern=pattern)
     if kind == "tcp":
         return _tcp(value, rest)
-    if kind == "http":
-        return _http(value)
-    if kind == "https":
-        raise ValueError(f"https probes are not supported yet: {value!r}")
+    if kind in ("http", "https"):
+        return _http(value, "https" if kind == "https" else "http")
     if kind == "exec":
         if not rest.strip():
             raise ValueError("exec check needs a command: exec:COMMAND")
         return Check("exec", value, command=rest.strip())
-    allowed = _FORMS if not probes_only else "tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND"
+    allowed = _FORMS if not probes_only else _PROBES
     raise ValueError(f"unknown check {value!r} (use {allowed})")

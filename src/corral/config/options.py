@@ -252,7 +252,7 @@ _SUPERVISION = (
         sv.ready_check,
         "",
         "RUNNING when this passes, not after startsecs: notify, fd:N, log:REGEX, "
-        "tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
+        "tcp:HOST:PORT, http(s)://HOST:PORT/PATH or exec:COMMAND.",
         live=True,
     ),
     _pg("ready_timeout", sv.positive_seconds, "60", "Seconds to pass ready_check.", live=True),
@@ -268,7 +268,7 @@ _SUPERVISION = (
         "health_check",
         sv.health_check,
         "",
-        "Probe run while RUNNING: tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND.",
+        "Probe run while RUNNING: tcp:HOST:PORT, http(s)://HOST:PORT/PATH or exec:COMMAND.",
         live=True,
     ),
     _pg("health_interval", sv.positive_seconds, "10", "Seconds between health probes.", live=True),

@@ -306,7 +306,7 @@ def run(
     from corral.server.sockets import Bound, ServerError, bind_all
 
     if any(inet.certfile for inet in config.inet_servers):
-        from corral.daemon.lean import asyncio_ssl
+        from corral.runtime.lean import asyncio_ssl
 
         asyncio_ssl()  # a TLS server: asyncio gets its ssl module back
     try:

@@ -1,5 +1,9 @@
-"""Probes of tcp, http and exec checks: one try each, bounded by a timeout, never raising
+"""Probes of tcp, http(s) and exec checks: one try each, bounded by a timeout, never raising
 for what the program's state explains (refused, timed out, a bad answer, a failing exit).
+
+An https probe asks whether the program answers, not who it is: like Kubernetes' HTTPS
+probes it does not verify the certificate (programs often serve a self-signed one on
+loopback), and it sends no credentials.
 
 exec runs through corral's own spawn and reaper (the one waitpid caller), with the
 program's user, directory and environment; a try that times out kills the probe's group.
@@ -13,13 +17,32 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from corral.config.model import ProcessConfig
 from corral.runtime.reaper import Reaper, describe_status
 from corral.runtime.spawn import Identity, SpawnFailure, spawn
 
+if TYPE_CHECKING:
+    import ssl
+
 _TAIL = 200  # bytes of an exec probe's output kept for the failure detail
+_tls: ssl.SSLContext | None = None  # made on the first https probe: most daemons never load ssl
+
+
+def _tls_context() -> ssl.SSLContext:
+    global _tls
+    if _tls is None:
+        from corral.runtime.lean import asyncio_ssl
+
+        ssl = asyncio_ssl()  # the daemon loaded asyncio without it
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        _tls = ctx
+    return _tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +78,16 @@ async def probe_http(url: str, timeout: float) -> ProbeResult:
 
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or 80
+    tls = _tls_context() if parts.scheme.lower() == "https" else None
+    port = parts.port or (443 if tls else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            # the TLS handshake is inside the timeout: a server that never finishes it fails
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=tls, ssl_handshake_timeout=timeout if tls else None
+            )
             conn = h11.Connection(h11.CLIENT)
             netloc = parts.netloc.rpartition("@")[2]
             request = h11.Request(
@@ -89,6 +116,9 @@ async def probe_http(url: str, timeout: float) -> ProbeResult:
     except h11.RemoteProtocolError as e:
         return ProbeResult(False, f"bad answer: {e}")
     except OSError as e:
+        reason = getattr(e, "reason", None)  # an ssl.SSLError: say it was the TLS that failed
+        if tls is not None and reason is not None and hasattr(e, "library"):
+            return ProbeResult(False, f"TLS failed: {str(reason).lower().replace('_', ' ')}")
         return ProbeResult(False, _oserror(e, host))
     finally:
         if writer is not None:

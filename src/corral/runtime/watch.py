@@ -143,10 +143,10 @@ def starting_note(proc: Process) -> str:
 
 
 async def run_probe(proc: Process, check: Check, timeout: float) -> ProbeResult:
-    """One try of a tcp, http or exec check for proc."""
+    """One try of a tcp, http(s) or exec check for proc."""
     if check.kind == "tcp":
         return await probe_tcp(check.host, check.port, timeout)
-    if check.kind == "http":
+    if check.kind in ("http", "https"):
         return await probe_http(check.url, timeout)
     if check.kind == "exec":
         sup = proc.sup

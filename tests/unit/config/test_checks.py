@@ -22,6 +22,10 @@ def test_every_form_is_parsed() -> None:
     assert (http.kind, http.host, http.port) == ("http", "127.0.0.1", 8080)
     assert http.url == "http://127.0.0.1:8080/health?deep=1"
     assert parse_check("http://localhost/").port == 80
+    https = parse_check("https://127.0.0.1:8443/health")
+    assert (https.kind, https.host, https.port) == ("https", "127.0.0.1", 8443)
+    assert parse_check("HTTPS://localhost/").port == 443
+    assert parse_check("https://localhost/", probes_only=True).kind == "https"
     ex = parse_check("exec: pg_isready -q ")
     assert (ex.kind, ex.command) == ("exec", "pg_isready -q")
 
@@ -36,7 +40,8 @@ def test_every_form_is_parsed() -> None:
         ("tcp:5432", "tcp check must be tcp:HOST:PORT"),
         ("tcp:host:99999", "port out of range"),
         ("tcp:host:abc", "bad port"),
-        ("https://x/", "https probes are not supported yet"),
+        ("https:///x", "https check needs a host"),
+        ("https://x:0x/", "bad port"),
         ("http:///path", "http check needs a host"),
         ("exec:  ", "exec check needs a command"),
         ("ready", "unknown check 'ready'"),

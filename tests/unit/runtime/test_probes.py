@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from corral.config.model import ProcessConfig
 from corral.logs.mainlog import MainLog
 from corral.runtime.probes import ProbeResult, probe_exec, probe_http, probe_tcp
 from corral.runtime.reaper import Reaper
+from tests.support import self_signed
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -92,6 +94,72 @@ def test_http_bad_answers_and_silence() -> None:
     silent = run(serving(None, probe))
     assert silent == ProbeResult(False, "timed out after 0.5 s")
     refused = run(probe_http(f"http://127.0.0.1:{closed_port()}/", 1))
+    assert refused == ProbeResult(False, "connection refused")
+
+
+async def serving_tls(
+    answer: bytes, cert: Path, key: Path, body: Callable[[int], Awaitable[Any]]
+) -> Any:
+    """A loopback HTTPS server with a self-signed certificate sending `answer` to a request."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    paths: list[bytes] = []
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            paths.append((await reader.readuntil(b"\r\n\r\n")).split()[1])
+            writer.write(answer)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(client, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await body(port), paths
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_https_needs_no_trusted_certificate_and_reads_the_status(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    for status, ok in (("200 OK", True), ("503 Busy", False)):
+
+        async def probe(port: int) -> ProbeResult:
+            return await probe_http(f"https://127.0.0.1:{port}/ready?deep=1", 5)
+
+        got, paths = run(serving_tls(http_answer(status), cert, key, probe))
+        assert got == ProbeResult(ok, f"answered {status.split()[0]}")
+        assert paths == [b"/ready?deep=1"]  # the request went through the TLS channel
+
+
+def test_https_to_a_plain_server_says_tls_failed_and_a_silent_one_times_out() -> None:
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(http_answer("200 OK"))  # at once: a plain HTTP server's bytes
+        await writer.drain()
+        writer.close()
+
+    async def main() -> tuple[ProbeResult, ProbeResult]:
+        server = await asyncio.start_server(plain, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            wrong = await probe_http(f"https://127.0.0.1:{port}/", 5)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+        async def silent(port: int) -> ProbeResult:  # accepts, never answers the handshake
+            return await probe_http(f"https://127.0.0.1:{port}/", 0.5)
+
+        return wrong, await serving(None, silent)
+
+    wrong, silent = run(main())
+    assert not wrong.ok and wrong.detail.startswith("TLS failed: "), wrong
+    assert silent == ProbeResult(False, "timed out after 0.5 s")
+    refused = run(probe_http(f"https://127.0.0.1:{closed_port()}/", 1))
     assert refused == ProbeResult(False, "connection refused")
 
 

@@ -2,8 +2,9 @@
 
 asyncio imports ssl eagerly, which maps libssl and libcrypto into the daemon: about 4.5 MiB
 of RSS for a daemon that serves no TLS (most of them: a unix socket, or loopback HTTP). The
-daemon imports asyncio through here first; a TLS server calls `asyncio_ssl()` before it is
-created, which imports ssl and hands it to the asyncio modules that hold it.
+daemon imports asyncio through here first; a TLS server (before it is created) and the first
+https probe call `asyncio_ssl()`, which imports ssl and hands it to the asyncio modules that
+hold it.
 """
 
 from __future__ import annotations

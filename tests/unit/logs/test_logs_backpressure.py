@@ -422,6 +422,21 @@ def test_mainlog_file_on_a_full_pipe_never_blocks() -> None:
     assert re.search(rb"WARN \d+ lines \(\d+ bytes\) of the main log were dropped while", got)
 
 
+def run_with_socket_stdout(code: str) -> tuple[int, bytes]:
+    """Run code in a fresh interpreter whose stdout is a socket (as systemd gives services);
+    its exit code and all it sent, read while it runs (it may fill the socket)."""
+    a, b = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=b, env=env)
+    b.close()
+    a.settimeout(30)
+    got = bytearray()
+    while chunk := a.recv(65536):
+        got += chunk
+    a.close()
+    return proc.wait(30), bytes(got)
+
+
 def test_dev_stdout_that_is_a_socket_is_written(tmp_path: Path) -> None:
     # systemd gives services a socket for stdout: /proc/self/fd/1 cannot be opened
     # (ENXIO; 4.3 fails the spawn with it), so the fd is duplicated and sent to.
@@ -435,16 +450,8 @@ def test_dev_stdout_that_is_a_socket_is_written(tmp_path: Path) -> None:
         "log.info('echo too')\n"
         "log.close()\n"
     )
-    a, b = socket.socketpair()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "-c", code], stdout=b, env=env, timeout=30)
-    b.close()
-    a.settimeout(10)
-    got = b""
-    while chunk := a.recv(65536):
-        got += chunk
-    a.close()
-    assert proc.returncode == 0
+    returncode, got = run_with_socket_stdout(code)
+    assert returncode == 0
     assert got.startswith(b"via the socket\n")
     assert got.endswith(b" INFO echo too\n")
 
@@ -490,14 +497,6 @@ def test_parts_to_a_socket_are_sent_in_order_when_it_fills(tmp_path: Path) -> No
         "    rf.close()\n"
         "asyncio.run(main())\n"
     )
-    a, b = socket.socketpair()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=b, env=env)
-    b.close()
-    a.settimeout(30)
-    got = bytearray()
-    while chunk := a.recv(65536):
-        got += chunk
-    a.close()
-    assert proc.wait(30) == 0
-    assert bytes(got) == b"".join(b"%06d\n" % i * 1000 for i in range(300))
+    returncode, got = run_with_socket_stdout(code)
+    assert returncode == 0
+    assert got == b"".join(b"%06d\n" % i * 1000 for i in range(300))

@@ -51,6 +51,9 @@ _BIG_PIPE = 1024 * 1024
 _PIPE_SIZE = 64 * 1024  # Linux's default
 # How long a busy pipe's output may wait so that it is read in larger pieces (_on_readable)
 COALESCE = 0.005
+# ...but only for a pipe whose wake-ups read less than this: bigger reads already carry their
+# wake-up, and a bulk writer put on the timer paid more CPU per MB, not less (bench: 1.14x)
+_COALESCE_BELOW = 16 * 1024
 # What drain() may still read while a sink holds bytes: a full pipe's worth, what the
 # child wrote before it exited.
 _DRAIN_HELD_MAX = _BIG_PIPE
@@ -355,12 +358,13 @@ class OutputPump:
             return
         # A child that writes a line at a time wakes us for every few lines, and most of
         # the cost of a read is the wake-up, not the bytes. Woken twice within COALESCE,
-        # the pipe is read on a timer instead until it goes quiet: each read then takes
-        # COALESCE's worth of output (a line waits at most that long).
+        # each time for a small read, the pipe is read on a timer instead until it goes
+        # quiet: each read then takes COALESCE's worth of output (a line waits at most that
+        # long).
         assert self._loop is not None
         now = self._loop.time()
         last, self._woken = self._woken, now
-        if now - last < COALESCE and total < self._pipe_size // 2:
+        if now - last < COALESCE and total < _COALESCE_BELOW:
             self._stop_reading()
             self._tick = self._loop.call_later(COALESCE, self._on_tick)
 

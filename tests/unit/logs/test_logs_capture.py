@@ -373,6 +373,29 @@ def test_a_busy_pipe_is_read_in_larger_pieces_then_at_once_when_quiet(
     assert b"".join(got) == b"1\n2\n" + b"".join(b"line %d\n" % i for i in range(10)) + b"alone\n"
 
 
+def test_a_pipe_read_in_big_pieces_is_never_put_on_the_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bulk writer's reads already carry their wake-up: on the timer it only paid more CPU.
+    # With a 5 s window every read here would wait 5 s if it went on the timer.
+    monkeypatch.setattr(capture, "COALESCE", 5.0)
+
+    async def main() -> list[bytes]:
+        r, w = os.pipe()
+        chunks: list[bytes] = []
+        pump = OutputPump(r, CallbackSink(chunks.append), on_eof=lambda: None)
+        pump.start()
+        for i in range(4):
+            os.write(w, bytes([65 + i]) * 20_000)  # whole before the loop runs again
+            await _until(lambda n=20_000 * (i + 1): sum(map(len, chunks)) == n, timeout=2.5)
+        pump.close()
+        os.close(w)
+        return chunks
+
+    got = b"".join(asyncio.run(main()))
+    assert got == b"".join(bytes([65 + i]) * 20_000 for i in range(4))
+
+
 def test_closing_a_pump_read_on_its_timer_cancels_the_timer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

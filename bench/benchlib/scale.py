@@ -62,11 +62,10 @@ def spawn_floor(n: int, fds_per_child: int = 0, log_dir: str = "") -> float:
     with fds_per_child, from a parent whose fd table grows as a daemon's; with log_dir,
     making each child's pipe and log file there as well (spawnfloor.py)."""
     fds = ["--fds-per-child", str(fds_per_child)] if fds_per_child else []
-    if log_dir:
-        fds = ["--log-dir", log_dir]
+    opts = ["--log-dir", log_dir] if log_dir else fds
     script, idle = os.path.join(PROGRAMS, "spawnfloor.py"), os.path.join(PROGRAMS, "idle.sh")
     res = subprocess.run(
-        [sys.executable, "-I", script, *fds, str(n), idle],
+        [sys.executable, "-I", script, *opts, str(n), idle],
         capture_output=True,
         text=True,
         timeout=120 + n * 0.05,

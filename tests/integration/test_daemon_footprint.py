@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Daemon, OneShotRPC, UnixHTTPConnection, rpc_proxy, wait_until
+from tests.support import (
+    Daemon,
+    OneShotRPC,
+    UnixHTTPConnection,
+    rpc_proxy,
+    self_signed,
+    wait_until,
+)
 
 
 def _mapped_libs(pid: int) -> set[str]:
@@ -84,27 +91,7 @@ def test_logins_work_with_the_digest_code_loaded_on_first_use(tmp_path: Path) ->
 
 def test_tls_can_be_given_back_to_asyncio(tmp_path: Path) -> None:
     """The issue-13 path: the daemon imported asyncio without ssl; a TLS server still works."""
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path)
     script = textwrap.dedent(
         f"""
         import sys
